@@ -1,0 +1,53 @@
+"""Run every benchmark and print numbers with the machine they ran on.
+
+Usage: python benchmarks/run.py [stage ...]     (stages: grains metrics classic ...)
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import print_report  # noqa: E402
+
+STAGES = ["grains", "metrics", "classic"]
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError):
+        mem = float("nan")
+    import numpy
+    return (f"{platform.node()} | {cpu} | {os.cpu_count()} cores | {mem:.0f} GiB | "
+            f"Python {platform.python_version()} | numpy {numpy.__version__}")
+
+
+def main(argv: list[str]) -> int:
+    stages = argv or STAGES
+    print(f"machine: {machine()}")
+    for stage in stages:
+        try:
+            mod = importlib.import_module(f"bench_{stage}")
+        except ModuleNotFoundError:
+            print(f"[{stage}] no benchmark module bench_{stage}.py")
+            continue
+        print(f"[{stage}]")
+        mod.run(print_report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
