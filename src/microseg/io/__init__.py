@@ -1,6 +1,27 @@
-"""Reading and writing images with their pixel size, stacks, label maps and probability maps."""
+"""Reading and writing images with their pixel size, stacks, label maps and probability maps.
+
+The pixel size (µm) is found in FEI/Thermo and Zeiss TIFF tags, ImageJ resolution tags or a
+JEOL/Hitachi ``.txt`` sidecar; see :mod:`microseg.io._metadata` for the exact keys.
+"""
 from __future__ import annotations
 
+from microseg.io._files import MissingFileError
 from microseg.io._image import Image
+from microseg.io.images import read_image, to_gray, write_image
+from microseg.io.maps import read_labels, read_prob, read_prob_image, write_labels, write_prob
+from microseg.io.stacks import read_stack, write_stack
 
-__all__ = ["Image"]
+__all__ = [
+    "Image",
+    "MissingFileError",
+    "read_image",
+    "read_labels",
+    "read_prob",
+    "read_prob_image",
+    "read_stack",
+    "to_gray",
+    "write_image",
+    "write_labels",
+    "write_prob",
+    "write_stack",
+]

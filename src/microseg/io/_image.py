@@ -37,6 +37,10 @@ class Image:
     slice_spacing: float | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        return (f"Image(shape={self.shape}, dtype={self.data.dtype}, pixel_size={self.pixel_size}, "
+                f"pixel_size_source={self.pixel_size_source!r}, source={self.source!r})")
+
     @property
     def shape(self) -> tuple[int, ...]:
         return tuple(self.data.shape)
