@@ -1,0 +1,22 @@
+"""Grains: boundary map -> grain labels -> properties -> distributions, ASTM size, 3D phases.
+
+Grain labels are int32, 0 = boundary/background/excluded, 1..N grains; arrays are 2D
+(Y, X) or 3D (Z, Y, X); lengths are in px, or µm where a ``pixel_size`` is given.
+"""
+from __future__ import annotations
+
+from microseg.grains.astm import (GrainSizeNumber, g_from_intercept, g_from_n_a, grain_size_intercept,
+                                  grain_size_planimetric)
+from microseg.grains.distributions import FittedDistribution, fit_distribution, jensen_shannon_distance
+from microseg.grains.label import CLOSE_GAPS, border_labels, fill_unlabelled, label_grains
+from microseg.grains.measure import grain_summary, measure_grains, read_grain_table, write_grain_table
+from microseg.grains.volume import (connected_components_3d, percolates, phase_fraction_per_slice,
+                                    phase_fraction_summary)
+
+__all__ = [
+    "CLOSE_GAPS", "FittedDistribution", "GrainSizeNumber", "border_labels", "connected_components_3d",
+    "fill_unlabelled", "fit_distribution", "g_from_intercept", "g_from_n_a", "grain_size_intercept",
+    "grain_size_planimetric", "grain_summary", "jensen_shannon_distance", "label_grains",
+    "measure_grains", "percolates", "phase_fraction_per_slice", "phase_fraction_summary",
+    "read_grain_table", "write_grain_table",
+]
