@@ -1,25 +1,157 @@
-"""The ``microseg`` command (skeleton; sub-commands are added as stages land)."""
+"""microseg: electron micrographs to measured microstructure.
+
+Each sub-command is one task a materials scientist does; run ``microseg COMMAND --help``
+for its options and an example. Lengths are in µm wherever a pixel size is known (read
+from the image file or given with --pixel-size).
+
+Examples
+--------
+  microseg demo -o demo-output                        # the whole path on built-in synthetic data
+  microseg synth -o synth/ --size 1024 --mode se      # a synthetic SE micrograph with exact truth
+  microseg segment synth/image.tif --method sauvola -o seg/
+  microseg grains seg/image_prob.tif --min-diameter 0.4 -o grains/
+  microseg evaluate seg/image_prob.tif synth/boundaries.tif -o eval.json
+"""
 from __future__ import annotations
 
 import argparse
+import json
+import logging
 import sys
+from pathlib import Path
 
 from microseg import __version__
+from microseg._util import MicrosegError
+
+log = logging.getLogger("microseg")
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    pass
+
+
+def _add_output(p: argparse.ArgumentParser, *, required: bool = True, help: str = "output folder") -> None:
+    p.add_argument("-o", "--output", type=Path, required=required, help=help)
+    p.add_argument("--force", action="store_true", help="overwrite existing results")
+
+
+def _sub(subs, name: str, func, help: str, epilog: str = "") -> argparse.ArgumentParser:
+    p = subs.add_parser(name, help=help, description=help, epilog=epilog, formatter_class=_Formatter)
+    p.set_defaults(func=func)
+    p.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                   help="more log output (-vv: debug)")
+    p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="only errors")
+    return p
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="microseg", description=__doc__)
+    from microseg import commands as c
+
+    parser = argparse.ArgumentParser(prog="microseg", description=__doc__, formatter_class=_Formatter)
     parser.add_argument("--version", action="version", version=f"microseg {__version__}")
-    parser.add_subparsers(dest="command")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only errors")
+    subs = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = _sub(subs, "demo", c.cmd_demo, "synthetic micrograph -> classical segmentation -> grains -> "
+             "metrics and figures, all on built-in data",
+             "example:\n  microseg demo -o demo-output --size 768")
+    p.add_argument("--size", type=int, default=768, help="edge of the synthetic micrograph in px")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    _add_output(p, required=False, help="output folder (default: demo-output)")
+
+    p = _sub(subs, "synth", c.cmd_synth, "write a synthetic micrograph (or FIB-SEM stack) with exact truth",
+             "examples:\n  microseg synth -o poly/ --size 1024 --mean-diameter 40 --mode bse\n"
+             "  microseg synth -o fib/ --kind porous --slices 32 --size 256")
+    p.add_argument("--kind", choices=["polycrystal", "porous"], default="polycrystal")
+    p.add_argument("--size", type=int, default=512, help="image edge in px (Y = X)")
+    p.add_argument("--slices", type=int, default=32, help="number of slices (porous only)")
+    p.add_argument("--mean-diameter", type=float, default=40.0, help="mean grain ECD in px")
+    p.add_argument("--twin-fraction", type=float, default=0.3, help="fraction of grains with Σ3 lamellae")
+    p.add_argument("--subgrain-fraction", type=float, default=0.1, help="fraction of grains split into subgrains")
+    p.add_argument("--porosity", type=float, default=0.25, help="pore volume fraction (porous only)")
+    p.add_argument("--mode", choices=["se", "bse"], default="se", help="SEM contrast to render")
+    p.add_argument("--pixel-size", type=float, default=0.05, help="pixel size in µm")
+    p.add_argument("--seed", type=int, default=0)
+    _add_output(p)
+
+    p = _sub(subs, "segment", c.cmd_segment, "segment images or stacks with a classical method "
+             "(Otsu, Sauvola); writes probability and mask maps",
+             "examples:\n  microseg segment image.tif --method sauvola --window-size 41 -o seg/\n"
+             "  microseg segment stack.tif --method otsu --polarity bright -o seg/   # per slice,"
+             " plus phase fraction per slice")
+    p.add_argument("images", nargs="+", type=Path, help="image files (2D) or stacks (multi-page TIFF)")
+    p.add_argument("--method", default="sauvola", help="otsu | sauvola")
+    p.add_argument("--polarity", default="dark", choices=["dark", "bright"],
+                   help="which side of the threshold is the target: dark (boundary grooves, pores) or bright")
+    p.add_argument("--window-size", type=int, default=None, help="Sauvola window in px (default 25)")
+    p.add_argument("--k", type=float, default=None, help="Sauvola k (default 0.2)")
+    p.add_argument("--sigma", type=float, default=None, help="Gaussian pre-filter in px (Sauvola default 1)")
+    _add_output(p)
+
+    p = _sub(subs, "grains", c.cmd_grains, "boundary map or boundary probability -> grains, their "
+             "sizes and shapes, distribution fits and ASTM E112 grain size",
+             "example:\n  microseg grains boundaries.tif --pixel-size 0.05 --min-diameter 0.4 -o grains/\n\n"
+             "writes grains.csv (one row per grain, px and µm columns), summary.json (n_grains,\n"
+             "mean_ecd_um, fits, ASTM G), labels.tif, overlay.png and distributions.png")
+    p.add_argument("map", type=Path, help="boundary map (1 = boundary) or probability in [0, 1]")
+    p.add_argument("--pixel-size", type=float, default=None,
+                   help="µm per pixel (default: read from the file)")
+    p.add_argument("--min-diameter", type=float, default=0.0,
+                   help="smallest grain kept, as ECD in µm (in px when the pixel size is unknown)")
+    p.add_argument("--keep-border", action="store_true", help="keep grains cut by the image edge")
+    p.add_argument("--close-gaps", default="watershed", help="watershed | hysteresis | none")
+    p.add_argument("--threshold", type=float, default=0.5, help="probability threshold for boundaries")
+    p.add_argument("--image", type=Path, default=None, help="micrograph to draw the overlay on")
+    _add_output(p)
+
+    p = _sub(subs, "evaluate", c.cmd_evaluate, "compare a prediction with the truth: pixel, distance, "
+             "topology and grain metrics (JSON and CSV)",
+             "examples:\n  microseg evaluate pred_prob.tif truth_boundaries.tif --pixel-size 0.05 -o eval.json\n"
+             "  microseg evaluate pred_mask.tif truth_mask.tif --kind phase -o eval.json")
+    p.add_argument("pred", type=Path, help="predicted map (probability or mask)")
+    p.add_argument("truth", type=Path, help="true map (mask)")
+    p.add_argument("--kind", choices=["boundaries", "phase"], default="boundaries",
+                   help="boundaries: also label grains in both and compare them; phase: pixel metrics")
+    p.add_argument("--pixel-size", type=float, default=None, help="µm per pixel (default: from the file)")
+    p.add_argument("--tolerance", type=float, default=2.0, help="boundary F-score tolerance in px")
+    p.add_argument("--threshold", type=float, default=0.5, help="threshold for probability maps")
+    p.add_argument("--min-diameter", type=float, default=0.0, help="smallest grain (ECD, µm or px)")
+    p.add_argument("-o", "--output", type=Path, default=None,
+                   help="JSON file to write (a CSV is written beside it); default: print JSON")
+    p.add_argument("--force", action="store_true", help="overwrite existing results")
     return parser
 
 
+def _configure_logging(verbose: int, quiet: bool) -> None:
+    level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
+    logging.getLogger("PIL").setLevel(logging.WARNING)
+    logging.captureWarnings(True)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``microseg`` command; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
+    _configure_logging(args.verbose, args.quiet)
+    try:
+        result = args.func(args)
+    except KeyboardInterrupt:
+        print(f"microseg {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (MicrosegError, OSError, ValueError, TypeError) as exc:
+        msg = str(exc) or type(exc).__name__
+        if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in msg:
+            msg = f"{exc.filename}: {msg}"
+        print(f"microseg {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+    if isinstance(result, dict):
+        print(json.dumps(result, indent=2, default=str))
     return 0
 
 

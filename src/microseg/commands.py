@@ -1,0 +1,197 @@
+"""Implementations of the ``microseg`` sub-commands: read arguments, call the library, write.
+
+Each ``cmd_*`` takes the parsed arguments; the library does the work. Outputs are checked
+for existence *before* any work starts, so a refused overwrite costs nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from microseg._util import InputError, check_output_path, write_text_atomic
+
+log = logging.getLogger("microseg")
+
+
+def _check_outputs(folder: Path, names: list[str], force: bool) -> list[Path]:
+    paths = [folder / n for n in names]
+    for p in paths:
+        check_output_path(p, force=force)
+    return paths
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def write_json(path: Path, data: Any, *, force: bool) -> Path:
+    """Write ``data`` as indented JSON, atomically."""
+    text = json.dumps(data, indent=2, default=_json_default, ensure_ascii=False)
+    return write_text_atomic(path, text + "\n", force=force)
+
+
+# --------------------------------------------------------------------------------------- demo
+def cmd_demo(args: argparse.Namespace) -> None:
+    from microseg.report.demo import run_demo
+
+    out = args.output or Path("demo-output")
+    summary = run_demo(out, size=args.size, seed=args.seed, force=args.force, progress=True)
+    print(summary["text"])
+    print(f"\nwrote {out}/ (open {out}/demo.png and {out}/distributions.png)")
+
+
+# -------------------------------------------------------------------------------------- synth
+def cmd_synth(args: argparse.Namespace) -> None:
+    from microseg import io, synth
+
+    out: Path = args.output
+    if args.kind == "polycrystal":
+        names = ["image.tif", "boundaries.tif", "classes.tif", "labels.tif", "truth.json"]
+        _check_outputs(out, names, args.force)
+        poly = synth.make_polycrystal((args.size, args.size), mean_diameter_px=args.mean_diameter,
+                                      twin_fraction=args.twin_fraction,
+                                      subgrain_fraction=args.subgrain_fraction,
+                                      pixel_size=args.pixel_size, seed=args.seed)
+        image = synth.render_sem(poly, mode=args.mode, seed=args.seed)
+        u8 = np.round(np.clip(image.data, 0, 1) * 255).astype(np.uint8)
+        io.write_image(out / "image.tif", u8, pixel_size=args.pixel_size, force=args.force)
+        io.write_image(out / "boundaries.tif", poly.boundaries, pixel_size=args.pixel_size, force=args.force)
+        io.write_image(out / "classes.tif", poly.classes, pixel_size=args.pixel_size, force=args.force)
+        io.write_labels(out / "labels.tif", poly.labels, force=args.force)
+        n_cells = int(poly.labels.max())
+        write_json(out / "truth.json", {
+            "kind": "polycrystal", "mode": args.mode, "seed": args.seed, "shape": list(poly.labels.shape),
+            "pixel_size_um": args.pixel_size, "n_cells": n_cells,
+            "boundary_fraction": float(poly.boundaries.mean()),
+            "class_pixels": {name: int((poly.classes == k).sum())
+                             for k, name in ((1, "hagb"), (2, "lagb"), (3, "sigma3"))},
+        }, force=args.force)
+        log.info("wrote %s: %d cells, %s image %dx%d", out, n_cells, args.mode.upper(), args.size, args.size)
+    else:
+        names = ["stack.tif", "phases.tif", "truth.json"]
+        _check_outputs(out, names, args.force)
+        phases = synth.make_porous_volume((args.slices, args.size, args.size), porosity=args.porosity,
+                                          seed=args.seed)
+        stack = synth.render_fib_sem(phases, seed=args.seed)
+        u8 = np.round(np.clip(stack.data, 0, 1) * 255).astype(np.uint8)
+        io.write_stack(out / "stack.tif", u8, pixel_size=args.pixel_size, slice_spacing=args.pixel_size,
+                       force=args.force)
+        io.write_stack(out / "phases.tif", phases.astype(np.uint8), pixel_size=args.pixel_size,
+                       slice_spacing=args.pixel_size, force=args.force)
+        write_json(out / "truth.json", {"kind": "porous", "seed": args.seed, "shape": list(phases.shape),
+                                        "solid_fraction": float(phases.mean())}, force=args.force)
+        log.info("wrote %s: %d slices of %dx%d", out, *phases.shape)
+
+
+# ------------------------------------------------------------------------------------ segment
+def cmd_segment(args: argparse.Namespace) -> None:
+    from microseg import classic, io
+    from microseg._util import progress
+
+    options: dict[str, Any] = {"polarity": args.polarity}
+    for key in ("window_size", "k", "sigma"):
+        if getattr(args, key) is not None:
+            options[key] = getattr(args, key)
+    segmenter = classic.build(args.method, **options)
+    out: Path = args.output
+    planned = []
+    for path in args.images:
+        stem = path.stem
+        planned += [f"{stem}_prob.tif", f"{stem}_mask.tif"]
+    _check_outputs(out, planned, args.force)
+    for path in args.images:
+        image = io.read_image(path) if not _is_stack(path) else io.read_stack(path)
+        stem = path.stem
+        if image.data.ndim == 3 and image.metadata.get("axes") == "ZYX":
+            slices = progress(range(image.data.shape[0]), enabled=True, desc=f"segment {path.name}")
+            prob = np.stack([segmenter.predict(image.data[z]) for z in slices])
+            mask = (prob >= 0.5).astype(np.uint8)
+            io.write_stack(out / f"{stem}_prob.tif", prob, pixel_size=image.pixel_size, force=args.force)
+            io.write_stack(out / f"{stem}_mask.tif", mask, pixel_size=image.pixel_size, force=args.force)
+            fraction = mask.reshape(mask.shape[0], -1).mean(axis=1)
+            rows = "slice,phase_fraction\n" + "".join(f"{z},{f:.6f}\n" for z, f in enumerate(fraction))
+            write_text_atomic(out / f"{stem}_phase_fraction.csv", rows, force=args.force)
+            log.info("%s: %d slices, phase fraction %.4f ± %.4f", path, len(fraction),
+                     fraction.mean(), fraction.std())
+        else:
+            prob = segmenter.predict(image.data)
+            io.write_prob(out / f"{stem}_prob.tif", prob, pixel_size=image.pixel_size, force=args.force)
+            io.write_image(out / f"{stem}_mask.tif", (prob >= 0.5).astype(np.uint8),
+                           pixel_size=image.pixel_size, force=args.force)
+            log.info("%s: positive fraction %.4f", path, float((prob >= 0.5).mean()))
+    write_json(out / "segment.json", {"segmenter": segmenter.describe(),
+                                      "images": [str(p) for p in args.images]}, force=True)
+
+
+def _is_stack(path: Path) -> bool:
+    if path.is_dir():
+        return True
+    if path.suffix.lower() not in (".tif", ".tiff") or not path.is_file():
+        return False
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            return len(series.shape) == 3 and series.shape[-1] not in (3, 4)
+    except Exception:  # unreadable: let read_image produce the proper error
+        return False
+
+
+# ------------------------------------------------------------------------------------- grains
+def cmd_grains(args: argparse.Namespace) -> None:
+    from microseg import io
+    from microseg.report.grain_report import analyse_grains, write_grain_outputs
+
+    out: Path = args.output
+    _check_outputs(out, ["grains.csv", "summary.json", "labels.tif", "distributions.png", "overlay.png"],
+                   args.force)
+    prob_image = io.read_prob_image(args.map, pixel_size=args.pixel_size)
+    image = io.read_image(args.image, pixel_size=prob_image.pixel_size).data if args.image else None
+    analysis = analyse_grains(prob_image.data, pixel_size=prob_image.pixel_size,
+                              min_diameter=args.min_diameter, exclude_border=not args.keep_border,
+                              close_gaps=args.close_gaps, threshold=args.threshold, source=str(args.map))
+    write_grain_outputs(analysis, out, image=image, force=args.force)
+    s = analysis.summary
+    unit = "µm" if prob_image.pixel_size else "px"
+    mean = s.get("mean_ecd_um") if prob_image.pixel_size else s.get("mean_ecd_px")
+    log.info("%s: %d grains, mean ECD %.3f %s -> %s", args.map, s["n_grains"], mean, unit, out)
+
+
+# ----------------------------------------------------------------------------------- evaluate
+def cmd_evaluate(args: argparse.Namespace) -> dict | None:
+    from microseg import io
+    from microseg.report.evaluation import evaluate_maps
+
+    if args.output is not None:
+        check_output_path(args.output, force=args.force)
+        check_output_path(args.output.with_suffix(".csv"), force=args.force)
+    pred = io.read_prob_image(args.pred, pixel_size=args.pixel_size)
+    truth = io.read_prob_image(args.truth, pixel_size=args.pixel_size)
+    if pred.data.shape != truth.data.shape:
+        raise InputError(f"{args.pred} has shape {pred.data.shape} but {args.truth} has shape "
+                         f"{truth.data.shape}; the prediction and the truth must cover the same pixels")
+    pixel_size = args.pixel_size or pred.pixel_size or truth.pixel_size
+    result = evaluate_maps(pred.data, truth.data, kind=args.kind, pixel_size=pixel_size,
+                           tolerance=args.tolerance, threshold=args.threshold,
+                           min_diameter=args.min_diameter)
+    result = {"pred": str(args.pred), "truth": str(args.truth), **result}
+    if args.output is None:
+        return result
+    write_json(args.output, result, force=args.force)
+    rows = "metric,value\n" + "".join(f"{k},{v}\n" for k, v in result.items()
+                                       if isinstance(v, (int, float)))
+    write_text_atomic(args.output.with_suffix(".csv"), rows, force=args.force)
+    log.info("wrote %s and %s", args.output, args.output.with_suffix(".csv"))
+    return None

@@ -1,0 +1,20 @@
+"""Seeded synthetic data with exact truth: polycrystals, SEM contrast, porous volumes.
+
+Every generator takes ``seed=`` (``numpy.random.default_rng``); the same seed gives
+identical output.
+
+- :func:`make_polycrystal` -> :class:`Polycrystal` (cells, orientations, boundaries,
+  boundary classes, grain labels)
+- :func:`render_sem` -> SE/BSE-like :class:`~microseg.io.Image`
+- :func:`make_sem_pair` -> ``(Image, Polycrystal)``
+- :func:`make_porous_volume` -> ``(Z, Y, X)`` uint8 phases; :func:`render_fib_sem` ->
+  FIB-SEM-like stack
+"""
+from __future__ import annotations
+
+from microseg.synth._polycrystal import Polycrystal, make_polycrystal
+from microseg.synth._porous import make_porous_volume, render_fib_sem
+from microseg.synth._sem import make_sem_pair, render_sem
+
+__all__ = ["Polycrystal", "make_polycrystal", "render_sem", "make_sem_pair",
+           "make_porous_volume", "render_fib_sem"]
