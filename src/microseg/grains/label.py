@@ -58,8 +58,11 @@ def label_grains(boundaries: np.ndarray, *, threshold: float = 0.5, close_gaps: 
     pixel_size : float or tuple of float, optional
         µm per pixel, one number or one per axis.
     exclude_border : bool, optional
-        Set grains touching the image edge to 0. A map without any boundary is one grain
-        touching every edge, so it gives no grains when this is true.
+        Set grains cut by the image edge to 0. A grain is cut when its *interior* reaches
+        the edge (decided before filling, so a grain whose own boundary runs along the edge
+        is kept, and the nearest-grain filling of boundary pixels cannot change the
+        decision). A map without any boundary is one grain touching every edge, so it gives
+        no grains when this is true.
     fill_boundaries : bool, optional
         Give every 0 pixel (boundary, removed grain) the label of its nearest grain
         (4-neighbour distance, ties to the larger label), so that the grains tile the image
@@ -105,10 +108,10 @@ def label_grains(boundaries: np.ndarray, *, threshold: float = 0.5, close_gaps: 
         keep &= np.bincount(runs.label, weights=runs.length, minlength=n + 1) >= min_area
         if not keep[1:].all():
             labels = np.where(keep, np.arange(n + 1, dtype=np.int32), 0).astype(np.int32)[labels]
+    if exclude_border:  # decided on the interiors: a grain is cut when its interior meets the edge
+        keep[border_labels(labels)] = False
     if fill_boundaries and keep.any():
         fill_unlabelled(labels)
-    if exclude_border:
-        keep[border_labels(labels)] = False
     keep[0] = False
     lut = np.zeros(n + 1, dtype=np.int32)
     lut[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)

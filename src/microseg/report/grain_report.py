@@ -113,7 +113,7 @@ def analyse_grains(prob: np.ndarray, *, pixel_size: float | None = None, min_dia
     """
     from skimage.segmentation import relabel_sequential
 
-    from microseg.grains import border_labels, grain_summary, label_grains, measure_grains
+    from microseg.grains import border_labels, fill_unlabelled, grain_summary, label_grains, measure_grains
 
     boundary = check_boundary_map(prob, threshold=threshold, source=source)
     options: dict[str, Any] = {"threshold": threshold, "close_gaps": close_gaps,
@@ -123,11 +123,12 @@ def analyse_grains(prob: np.ndarray, *, pixel_size: float | None = None, min_dia
             options["min_diameter"] = float(min_diameter)
         else:
             options["min_size"] = int(math.ceil(math.pi * (min_diameter / 2.0) ** 2))
-    labels_all = label_grains(prob, **options)
+    interiors = label_grains(prob, fill_boundaries=False, **options)
+    cut = border_labels(interiors)  # decided on interiors, as label_grains does
+    labels_all = fill_unlabelled(interiors.copy()) if interiors.any() else interiors
     labels = labels_all
     if exclude_border:
-        labels = labels_all.copy()
-        labels[np.isin(labels, border_labels(labels))] = 0
+        labels = np.where(np.isin(labels_all, cut), 0, labels_all)
         labels = relabel_sequential(labels)[0].astype(np.int32)
     if labels.max() == 0:
         hint = " (all grains touch the image edge; try --keep-border)" if exclude_border else ""
