@@ -87,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--window-size", type=int, default=None, help="Sauvola window in px (default 25)")
     p.add_argument("--k", type=float, default=None, help="Sauvola k (default 0.2)")
     p.add_argument("--sigma", type=float, default=None, help="Gaussian pre-filter in px (Sauvola default 1)")
+    p.add_argument("--pixel-size", type=float, default=None,
+                   help="µm per pixel, stored with the outputs (default: read from the file)")
     _add_output(p)
 
     p = _sub(subs, "grains", c.cmd_grains, "boundary map or boundary probability -> grains, their "

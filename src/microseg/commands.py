@@ -111,7 +111,8 @@ def cmd_segment(args: argparse.Namespace) -> None:
         planned += [f"{stem}_prob.tif", f"{stem}_mask.tif"]
     _check_outputs(out, planned, args.force)
     for path in args.images:
-        image = io.read_image(path) if not _is_stack(path) else io.read_stack(path)
+        reader = io.read_stack if _is_stack(path) else io.read_image
+        image = reader(path, pixel_size=args.pixel_size)
         stem = path.stem
         if image.data.ndim == 3 and image.metadata.get("axes") == "ZYX":
             slices = progress(range(image.data.shape[0]), enabled=True, desc=f"segment {path.name}")

@@ -47,8 +47,7 @@ class Image:
 
     @property
     def is_rgb(self) -> bool:
-        return self.data.ndim == 3 and self.data.shape[-1] in (3, 4) and self.slice_spacing is None \
-            and self.metadata.get("axes", "YXS") == "YXS"
+        return self.metadata.get("axes") == "YXS"
 
     @property
     def spacing(self) -> tuple[float, ...] | None:
