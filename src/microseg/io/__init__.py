@@ -5,6 +5,7 @@ JEOL/Hitachi ``.txt`` sidecar; see :mod:`microseg.io._metadata` for the exact ke
 """
 from __future__ import annotations
 
+from microseg.io._ebsd import EBSDMap, Phase, point_group
 from microseg.io._files import MissingFileError
 from microseg.io._image import Image
 from microseg.io.images import read_image, to_gray, write_image
@@ -12,7 +13,10 @@ from microseg.io.maps import read_labels, read_prob, read_prob_image, write_labe
 from microseg.io.stacks import read_stack, write_stack
 
 __all__ = [
+    "EBSDMap",
     "Image",
+    "Phase",
+    "point_group",
     "MissingFileError",
     "read_image",
     "read_labels",
