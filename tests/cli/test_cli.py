@@ -85,7 +85,7 @@ def test_segment_then_evaluate(synth_dir, tmp_path):
                "-o", str(report)) == 0
     result = json.loads(report.read_text())
     for key in ("precision", "recall", "f1", "iou", "hd95", "bf_f1", "ari", "n_grains_true",
-                "mean_ecd_true_um", "ecd_error_um", "betti1_error"):
+                "mean_ecd_true_um", "ecd_error_um", "betti1_error", "js_ecd", "js_aspect_ratio"):
         assert key in result
     assert 0.0 < result["f1"] < 1.0 and -1.0 <= result["ari"] <= 1.0
     assert report.with_suffix(".csv").read_text().startswith("metric,value")
@@ -94,6 +94,8 @@ def test_segment_then_evaluate(synth_dir, tmp_path):
                "-o", str(tmp_path / "self.json")) == 0
     perfect = json.loads((tmp_path / "self.json").read_text())
     assert perfect["f1"] == 1.0 and perfect["hd95"] == 0.0 and perfect["ari"] == 1.0
+    assert perfect["js_ecd"] == 0.0 and perfect["js_aspect_ratio"] == 0.0
+    assert 0.0 < result["js_ecd"] <= 1.0
 
 
 def test_segment_stack_reports_phase_fraction_per_slice(tmp_path):

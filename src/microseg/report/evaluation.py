@@ -44,7 +44,8 @@ def evaluate_maps(pred: np.ndarray, truth: np.ndarray, *, kind: str = "boundarie
     kind : {"boundaries", "phase"}
         ``"boundaries"``: pixel, distance (HD, HD95 and tolerance in px as in seed 000) and
         topology metrics, then grains labelled in both maps and compared (ARI, VI, grain
-        counts, mean ECD and its error in µm when the pixel size is known). ``"phase"``:
+        counts, mean ECD and its error in µm when the pixel size is known, Jensen–Shannon
+        distances of the ECD and aspect-ratio distributions as in seed 001). ``"phase"``:
         confusion-matrix metrics (IoU as in seed 004) and, for stacks, phase fraction per slice.
     pixel_size : float, optional
         µm per pixel, for the grain-level lengths.
@@ -79,7 +80,7 @@ def evaluate_maps(pred: np.ndarray, truth: np.ndarray, *, kind: str = "boundarie
                                      min_diameter=min_diameter, threshold=threshold, source="pred")
         labels_pred = grains_pred.labels
     except InputError:  # a prediction with no boundaries or no grains is a valid (bad) answer
-        labels_pred = np.zeros_like(grains_true.labels)
+        grains_pred, labels_pred = None, np.zeros_like(grains_true.labels)
     g = metrics.evaluate_grains(labels_pred, grains_true.labels, pixel_size=pixel_size or 1.0)
     unit = "um" if pixel_size else "px"
     out.update({"ari": g["ari"], "vi": g["vi"], "vi_split": g["vi_split"], "vi_merge": g["vi_merge"],
@@ -87,4 +88,27 @@ def evaluate_maps(pred: np.ndarray, truth: np.ndarray, *, kind: str = "boundarie
                 f"mean_ecd_pred_{unit}": g["mean_ecd_pred"], f"mean_ecd_true_{unit}": g["mean_ecd_true"],
                 f"ecd_error_{unit}": g["ecd_error"],
                 "ecd_relative_error": (g["ecd_error"] / g["mean_ecd_true"]) if g["mean_ecd_true"] else math.nan})
+    out.update(_distribution_distances(grains_pred, grains_true, unit))
+    return out
+
+
+def _distribution_distances(pred: Any, truth: Any, unit: str) -> dict[str, float]:
+    """Jensen–Shannon distances (seed 001) between the predicted and true grain-size and
+    aspect-ratio distributions, on histograms and on the fitted PDFs; NaN when undefined."""
+    from microseg.grains import jensen_shannon_distance
+
+    out = {"js_ecd": math.nan, "js_aspect_ratio": math.nan, "js_ecd_lognormal_fit": math.nan,
+           "js_aspect_ratio_beta_fit": math.nan}
+    if pred is None:
+        return out
+    pairs = {"js_ecd": (pred.table[f"ecd_{unit}"], truth.table[f"ecd_{unit}"]),
+             "js_aspect_ratio": (pred.table["aspect_ratio"], truth.table["aspect_ratio"])}
+    for key, (a, b) in pairs.items():
+        a, b = np.asarray(a, float), np.asarray(b, float)
+        a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+        if a.size and b.size:
+            out[key] = jensen_shannon_distance(a, b, bins=30)
+    for key, kind in (("js_ecd_lognormal_fit", "lognormal"), ("js_aspect_ratio_beta_fit", "beta")):
+        if kind in pred.fits and kind in truth.fits:
+            out[key] = jensen_shannon_distance(pred.fits[kind], truth.fits[kind], bins=200)
     return out
