@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from microseg.io._ebsd import EBSDMap, Phase, point_group
 from microseg.io._files import MissingFileError
+from microseg.io.ebsd import read_ebsd, write_ebsd
 from microseg.io._image import Image
 from microseg.io.images import read_image, to_gray, write_image
 from microseg.io.maps import read_labels, read_prob, read_prob_image, write_labels, write_prob
@@ -18,12 +19,14 @@ __all__ = [
     "Phase",
     "point_group",
     "MissingFileError",
+    "read_ebsd",
     "read_image",
     "read_labels",
     "read_prob",
     "read_prob_image",
     "read_stack",
     "to_gray",
+    "write_ebsd",
     "write_image",
     "write_labels",
     "write_prob",
