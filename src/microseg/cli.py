@@ -107,6 +107,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image", type=Path, default=None, help="micrograph to draw the overlay on")
     _add_output(p)
 
+    p = _sub(subs, "ebsd", c.cmd_ebsd, "EBSD map (.ang, .ctf, .h5oina, EDAX .h5) -> boundary classes "
+             "(HAGB, LAGB, Σ3), grains, boundary fractions, IPF map",
+             "examples:\n  microseg ebsd scan.ang -o ebsd/\n"
+             "  microseg ebsd scan.ang --min-quality ci=0.1 --fill --max-hole 50 -o ebsd/\n"
+             "  microseg ebsd scan.ctf --merge-phases -o ebsd/   # γ/γ′ of one point group as one\n\n"
+             "writes summary.json (counts, boundary length % by class, mean ECD, the clean-up used),\n"
+             "grains.csv and ebsd.png. Nothing is cleaned unless asked.")
+    p.add_argument("map", type=Path, help="EBSD map file")
+    _add_ebsd_options(p)
+    p.add_argument("--min-grain-size", type=int, default=5, help="smallest grain in EBSD points")
+    _add_output(p)
+
     p = _sub(subs, "evaluate", c.cmd_evaluate, "compare a prediction with the truth: pixel, distance, "
              "topology and grain metrics (JSON and CSV)",
              "examples:\n  microseg evaluate pred_prob.tif truth_boundaries.tif --pixel-size 0.05 -o eval.json\n"
@@ -123,6 +135,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="JSON file to write (a CSV is written beside it); default: print JSON")
     p.add_argument("--force", action="store_true", help="overwrite existing results")
     return parser
+
+
+def _add_ebsd_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("EBSD clean-up and boundary classes")
+    g.add_argument("--min-quality", nargs="+", metavar="FIELD=VALUE", default=None,
+                   help="points below become non-indexed, e.g. ci=0.1 (EDAX) or bc=50 (Oxford)")
+    g.add_argument("--max-quality", nargs="+", metavar="FIELD=VALUE", default=None,
+                   help="points above become non-indexed, e.g. mad=1.0")
+    g.add_argument("--fill", action="store_true", help="fill non-indexed points from their neighbours")
+    g.add_argument("--max-hole", type=int, default=50, help="with --fill: larger holes stay empty (points)")
+    g.add_argument("--merge-phases", action="store_true",
+                   help="treat phases with the same point group as one (e.g. γ and γ′)")
+    g.add_argument("--lagb", type=float, default=2.0, help="smallest boundary angle in degrees (walls below are ignored)")
+    g.add_argument("--hagb", type=float, default=15.0, help="high-angle boundary threshold in degrees")
+    g.add_argument("--csl", nargs="*", default=["3"], help="CSL boundaries to classify (Brandon criterion)")
 
 
 def _configure_logging(verbose: int, quiet: bool) -> None:

@@ -170,6 +170,29 @@ def cmd_grains(args: argparse.Namespace) -> None:
     log.info("%s: %d grains, mean ECD %.3f %s -> %s", args.map, s["n_grains"], mean, unit, out)
 
 
+# --------------------------------------------------------------------------------------- ebsd
+def _ebsd_options(args: argparse.Namespace) -> dict[str, Any]:
+    from microseg.report.ebsd_report import parse_quality
+
+    return {"min_quality": parse_quality(args.min_quality, what="--min-quality"),
+            "max_quality": parse_quality(args.max_quality, what="--max-quality"),
+            "fill": args.fill, "max_hole": args.max_hole, "merge_phases": args.merge_phases,
+            "lagb": args.lagb, "hagb": args.hagb, "csl": tuple(args.csl)}
+
+
+def cmd_ebsd(args: argparse.Namespace) -> None:
+    from microseg.io import read_ebsd
+    from microseg.report.ebsd_report import analyse_ebsd, summary_text, write_ebsd_outputs
+
+    out: Path = args.output
+    _check_outputs(out, ["summary.json", "grains.csv", "ebsd.png"], args.force)
+    options = _ebsd_options(args)  # bad options fail before the file is read
+    analysis = analyse_ebsd(read_ebsd(args.map), min_grain_size=args.min_grain_size, **options)
+    write_ebsd_outputs(analysis, out, force=args.force)
+    print(summary_text(analysis.summary))
+    print(f"wrote {out}/ (summary.json, grains.csv, ebsd.png)")
+
+
 # ----------------------------------------------------------------------------------- evaluate
 def cmd_evaluate(args: argparse.Namespace) -> dict | None:
     from microseg import io

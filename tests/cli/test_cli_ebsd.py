@@ -1,0 +1,60 @@
+"""``microseg ebsd`` on synthetic and real maps."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from microseg import synth
+from microseg.cli import main
+from microseg.io import write_ebsd
+
+
+@pytest.fixture(scope="module")
+def synthetic_ang(tmp_path_factory):
+    poly = synth.make_polycrystal((160, 160), mean_diameter_px=30.0, pixel_size=0.1, seed=2)
+    path = tmp_path_factory.mktemp("ebsd") / "synthetic.ang"
+    write_ebsd(path, synth.make_ebsd_map(poly, step_px=1.0, orientation_noise_deg=0.3,
+                                         nonindexed_fraction=0.0, seed=2))
+    return path, poly
+
+
+def test_ebsd_command_summarises_a_synthetic_map(synthetic_ang, tmp_path, capsys):
+    path, poly = synthetic_ang
+    out = tmp_path / "out"
+    assert main(["ebsd", str(path), "--min-grain-size", "1", "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "sigma3" in text and "by angle" in text
+    s = json.loads((out / "summary.json").read_text())
+    classes = {1: "hagb", 2: "lagb", 3: "sigma3"}
+    for k, name in classes.items():  # every class the truth has is found
+        assert ((poly.classes == k).any()) == (s["boundaries"]["percent"][name] > 0)
+    # grains at 15°: twins and HAGB separate grains, LAGB subgrains do not
+    assert s["n_grains"] >= poly.n_grains * 0.9
+    assert (out / "ebsd.png").stat().st_size > 10_000
+    assert (out / "grains.csv").read_text().startswith("label,")
+
+
+def test_ebsd_command_errors_are_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.ang"
+    bad.write_text("# XSTEP: 1.0\n1 2 3\n")
+    assert main(["ebsd", str(bad), "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "bad.ang" in err
+    assert main(["ebsd", str(bad), "--min-quality", "ci", "-o", str(tmp_path / "o")]) == 2
+    assert "FIELD=VALUE" in capsys.readouterr().err
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("name,options,grains,lagb,sigma3", [
+    ("ni_annealed_edax.ang", ["--min-quality", "ci=0.1"], 276, 8.4, 54.0),
+    ("in100_slice1.ang", ["--min-quality", "ci=0.1"], 205, 11.7, 38.3),
+    ("u720_superalloy.ctf", ["--merge-phases"], 151, 10.3, 46.3),
+])
+def test_real_maps_match_the_reference_figures(shared_data, tmp_path, name, options, grains, lagb, sigma3):
+    out = tmp_path / "out"
+    assert main(["ebsd", str(shared_data / "ebsd" / name), *options, "-o", str(out)]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["n_grains"] == pytest.approx(grains, rel=0.03)
+    assert s["boundaries"]["percent_by_angle"]["lagb"] == pytest.approx(lagb, abs=0.5)
+    assert s["boundaries"]["percent"]["sigma3"] == pytest.approx(sigma3, abs=1.0)
