@@ -119,6 +119,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-grain-size", type=int, default=5, help="smallest grain in EBSD points")
     _add_output(p)
 
+    p = _sub(subs, "labels", c.cmd_labels, "EBSD map + SEM image of the same area -> registered "
+             "training pair (image, boundary label, classes, meta.json, overlay.png)",
+             "examples:\n  microseg labels scan.ang --image sem.tif --points fiducials.csv -o pair/\n"
+             "  microseg labels scan.ctf --image sem.tif --pixel-size 0.02 -o pair/   # no landmarks\n\n"
+             "fiducials.csv has a header and the columns x_um, y_um, col, row: a point in the EBSD\n"
+             "frame (µm from the first EBSD point) and the same point in the image (px from the\n"
+             "top-left pixel centre). Registration is then refined automatically (global affine,\n"
+             "then a smooth drift field); meta.json records the transform, residuals, drift and\n"
+             "alignment scores before/after. Check overlay.png at a glance.")
+    p.add_argument("ebsd", type=Path, help="EBSD map (.ang, .ctf, .h5oina, EDAX .h5)")
+    p.add_argument("--image", type=Path, required=True, help="SEM image of the same area")
+    p.add_argument("--points", type=Path, default=None, help="landmark pairs CSV (x_um, y_um, col, row)")
+    p.add_argument("--transform", default="affine", choices=["similarity", "affine", "projective"],
+                   help="model fitted to the landmark pairs")
+    p.add_argument("--tilt", type=float, default=None, help="sample tilt of the SEM image in degrees")
+    p.add_argument("--pixel-size", type=float, default=None, help="µm per image pixel (default: from the file)")
+    p.add_argument("--no-refine", dest="refine", action="store_false",
+                   help="use the landmark transform as it is (the baseline)")
+    p.add_argument("--no-drift", dest="drift", action="store_false", help="refine the global affine only")
+    _add_ebsd_options(p, fill=True)
+    _add_output(p)
+
     p = _sub(subs, "evaluate", c.cmd_evaluate, "compare a prediction with the truth: pixel, distance, "
              "topology and grain metrics (JSON and CSV)",
              "examples:\n  microseg evaluate pred_prob.tif truth_boundaries.tif --pixel-size 0.05 -o eval.json\n"
@@ -137,13 +159,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_ebsd_options(p: argparse.ArgumentParser) -> None:
+def _add_ebsd_options(p: argparse.ArgumentParser, *, fill: bool = False) -> None:
     g = p.add_argument_group("EBSD clean-up and boundary classes")
     g.add_argument("--min-quality", nargs="+", metavar="FIELD=VALUE", default=None,
                    help="points below become non-indexed, e.g. ci=0.1 (EDAX) or bc=50 (Oxford)")
     g.add_argument("--max-quality", nargs="+", metavar="FIELD=VALUE", default=None,
                    help="points above become non-indexed, e.g. mad=1.0")
-    g.add_argument("--fill", action="store_true", help="fill non-indexed points from their neighbours")
+    if fill:
+        g.add_argument("--no-fill", dest="fill", action="store_false",
+                       help="leave non-indexed points empty (default: fill them from their neighbours)")
+    else:
+        g.add_argument("--fill", action="store_true", help="fill non-indexed points from their neighbours")
     g.add_argument("--max-hole", type=int, default=50, help="with --fill: larger holes stay empty (points)")
     g.add_argument("--merge-phases", action="store_true",
                    help="treat phases with the same point group as one (e.g. γ and γ′)")

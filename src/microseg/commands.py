@@ -193,6 +193,30 @@ def cmd_ebsd(args: argparse.Namespace) -> None:
     print(f"wrote {out}/ (summary.json, grains.csv, ebsd.png)")
 
 
+def cmd_labels(args: argparse.Namespace) -> None:
+    from microseg.io import read_ebsd, read_image
+    from microseg.register import read_landmarks
+    from microseg.register.pairs import PAIR_FILES, make_training_pair, write_training_pair
+
+    out: Path = args.output
+    _check_outputs(out, list(PAIR_FILES), args.force)
+    options = _ebsd_options(args)
+    del options["max_quality"], options["merge_phases"]
+    landmarks = read_landmarks(args.points) if args.points else None
+    image = read_image(args.image, pixel_size=args.pixel_size)
+    ebsd = read_ebsd(args.ebsd)
+    pair = make_training_pair(ebsd, image, landmarks=landmarks, transform_kind=args.transform,
+                              tilt_deg=args.tilt, refine=args.refine, drift=args.drift, progress=True,
+                              **options)
+    sources = {"ebsd": args.ebsd, "image": args.image, **({"points": args.points} if args.points else {})}
+    write_training_pair(pair, out, sources=sources, force=args.force)
+    reg = pair.meta["registration"]
+    print(f"{args.ebsd} -> {args.image}: alignment score {reg.get('score_before', float('nan')):.3f} -> "
+          f"{reg.get('score_after', float('nan')):.3f}; boundaries on {pair.meta['boundary_fraction']:.1%} "
+          f"of the pixels; EBSD covers {pair.meta['ebsd_coverage']:.1%} of the image")
+    print(f"wrote {out}/ ({', '.join(PAIR_FILES)})")
+
+
 # ----------------------------------------------------------------------------------- evaluate
 def cmd_evaluate(args: argparse.Namespace) -> dict | None:
     from microseg import io

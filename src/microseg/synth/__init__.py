@@ -15,8 +15,8 @@ from __future__ import annotations
 from microseg.synth._ebsd import make_ebsd_map
 from microseg.synth._polycrystal import Polycrystal, make_polycrystal
 from microseg.synth._porous import make_porous_volume, render_fib_sem
-from microseg.synth._registration import RegistrationPair, make_registration_pair
+from microseg.synth._registration import RegistrationPair, make_registration_pair, registration_ebsd_map
 from microseg.synth._sem import make_sem_pair, render_sem
 
-__all__ = ["Polycrystal", "make_polycrystal", "render_sem", "make_sem_pair", "make_ebsd_map", "RegistrationPair", "make_registration_pair",
+__all__ = ["Polycrystal", "make_polycrystal", "render_sem", "make_sem_pair", "make_ebsd_map", "RegistrationPair", "make_registration_pair", "registration_ebsd_map",
            "make_porous_volume", "render_fib_sem"]

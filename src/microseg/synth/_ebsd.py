@@ -60,6 +60,19 @@ def _check(poly, step_px, grid, noise, fraction) -> str:
     return look_up_option(grid, GRIDS, what="grid")
 
 
+def ebsd_rotations(q_synth: np.ndarray, noise_deg: float, rng: np.random.Generator) -> np.ndarray:
+    """EBSD (orix) rotations of synth orientations ``(..., 4)``: the conjugate, times a
+    random rotation about a random axis with a Gaussian angle of std ``noise_deg``."""
+    q = rot.quat_conjugate(q_synth)
+    shape = q.shape[:-1]
+    angle = rng.normal(0.0, math.radians(noise_deg), shape)
+    noise = rot.quat_from_axis_angle(rng.normal(size=shape + (3,)) + 1e-12, angle)
+    q = rot.quat_multiply(noise, q)
+    q /= np.linalg.norm(q, axis=-1, keepdims=True)
+    q *= np.where(q[..., :1] < 0, -1.0, 1.0)
+    return q
+
+
 def make_ebsd_map(poly, *, step_px: float = 2.0, grid: str = "square",
                   orientation_noise_deg: float = 0.5, nonindexed_fraction: float = 0.02,
                   seed: int = 0) -> EBSDMap:
@@ -106,12 +119,7 @@ def make_ebsd_map(poly, *, step_px: float = 2.0, grid: str = "square",
     y, x, valid = _grid_points(poly.cells.shape, float(step_px), grid)
     iy = np.clip(np.rint(y).astype(int), 0, poly.cells.shape[0] - 1)
     ix = np.clip(np.rint(x).astype(int), 0, poly.cells.shape[1] - 1)
-    q = rot.quat_conjugate(poly.orientations[poly.cells[iy, ix]])
-    angle = rng.normal(0.0, math.radians(orientation_noise_deg), valid.shape)
-    noise = rot.quat_from_axis_angle(rng.normal(size=valid.shape + (3,)) + 1e-12, angle)
-    q = rot.quat_multiply(noise, q)
-    q /= np.linalg.norm(q, axis=-1, keepdims=True)
-    q *= np.where(q[..., :1] < 0, -1.0, 1.0)
+    q = ebsd_rotations(poly.orientations[poly.cells[iy, ix]], orientation_noise_deg, rng)
     missing = _not_indexed(valid, float(nonindexed_fraction), rng) | ~valid
     q[missing] = (1.0, 0.0, 0.0, 0.0)
     near = 1.0 - np.exp(-ndimage.distance_transform_edt(poly.boundaries == 0)[iy, ix] / 3.0)

@@ -191,3 +191,31 @@ def _backward_field(true: LandmarkTransform, drift: _Drift, shape, step_um, grid
         dx, dy = drift(x[:, 1] / step_um / grid[0], x[:, 0] / step_um / grid[1])
         d = np.stack([dx, dy], axis=1)
     return np.stack([d[:, 1], d[:, 0]]).reshape(2, *shape).astype(np.float32)
+
+
+def registration_ebsd_map(pair: RegistrationPair, *, orientation_noise_deg: float = 0.5,
+                          seed: int = 0):
+    """The EBSD map of a :class:`RegistrationPair`: orientations of ``pair.poly`` on the
+    EBSD grid of ``pair.cells`` (orix convention, with per-point noise), not indexed where
+    the grid falls outside the image. Write it with :func:`microseg.io.write_ebsd` to get
+    an ``.ang``/``.ctf`` file whose true registration onto ``pair.image`` is known.
+
+    Examples
+    --------
+    >>> pair = make_registration_pair((96, 96), mean_diameter_px=30, seed=1)
+    >>> m = registration_ebsd_map(pair)
+    >>> m.shape == pair.cells.shape, m.step == pair.step_um
+    (True, True)
+    """
+    from microseg.io import EBSDMap
+    from microseg.synth._ebsd import NICKEL, ebsd_rotations
+
+    rng = np.random.default_rng(seed)
+    cells = pair.cells
+    q = ebsd_rotations(pair.poly.orientations[cells], float(orientation_noise_deg), rng)
+    missing = cells == 0
+    q[missing] = (1.0, 0.0, 0.0, 0.0)
+    ci = np.where(missing, -1.0, 0.8).astype(np.float32)
+    return EBSDMap(q, np.where(missing, -1, 1).astype(np.int32), {1: NICKEL}, float(pair.step_um),
+                   quality={"ci": ci}, metadata={"synthetic": True, "seed": int(seed),
+                                                 "orientation_noise_deg": float(orientation_noise_deg)})

@@ -1,0 +1,230 @@
+"""Training pairs: an SEM image with the EBSD boundary label registered onto it.
+
+``make_training_pair`` runs the whole path of seeds 000/001 — EBSD clean-up, boundary
+classes, cells, landmark transform (optionally tilt-corrected), automatic refinement with a
+drift field, warping of the cell map into the image frame and the 1-px boundary raster —
+and ``write_training_pair`` writes the pair folder of DESIGN.md: ``image.tif``,
+``boundaries.tif``, ``classes.tif``, ``meta.json`` and ``overlay.png``.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from microseg._util import InputError, check_output_path
+from microseg.io import EBSDMap, Image
+from microseg.register._landmarks import Landmarks
+from microseg.register._transform import LandmarkTransform, estimate_transform, tilt_correction
+from microseg.register._warp import Registration
+
+log = logging.getLogger(__name__)
+
+PAIR_FILES = ("image.tif", "boundaries.tif", "classes.tif", "cells.tif", "meta.json", "overlay.png")
+
+
+@dataclass(frozen=True)
+class TrainingPair:
+    """An image and its EBSD-derived labels in the image frame.
+
+    ``image`` (Y, X) as read; ``boundaries`` uint8 (1 = boundary), ``classes`` uint8
+    (1 HAGB, 2 LAGB, 3 Σ3, 4 phase boundary, 5+ other CSL), ``cells`` int32 (EBSD cells
+    warped into the image, 0 outside the EBSD field), ``valid`` bool (pixels covered by
+    EBSD data), ``registration``, and ``meta`` (JSON-ready provenance).
+    """
+
+    image: Image
+    boundaries: np.ndarray
+    classes: np.ndarray
+    cells: np.ndarray
+    valid: np.ndarray
+    registration: Registration
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes (provenance in meta.json)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def initial_transform(ebsd_shape_um: tuple[float, float], image: Image, *,
+                      landmarks: Landmarks | None = None, kind: str = "affine",
+                      tilt_deg: float | None = None) -> LandmarkTransform:
+    """EBSD µm → image px from landmarks, or, without them, a guess that puts the EBSD
+    field on the middle of the image at the image's pixel size (or scaled to fit).
+
+    With ``tilt_deg`` the image is taken to be foreshortened by ``cos(tilt)`` along its
+    rows (a tilted-sample SEM image): the landmark pixel coordinates are un-tilted before
+    fitting and the transform maps into the tilted image.
+    """
+    tilt = None if not tilt_deg else tilt_correction(float(tilt_deg), axis="y")
+    if landmarks is not None:
+        dst = landmarks.dst_px
+        if tilt is not None:
+            dst = (np.c_[dst, np.ones(len(dst))] @ tilt.T)[:, :2]
+        t = estimate_transform(landmarks.src_um, dst, kind=kind)
+        if tilt is not None:
+            residuals = t.residuals
+            t = LandmarkTransform(np.linalg.inv(tilt) @ t.matrix, kind=t.kind, residuals=residuals)
+        return t
+    height_um, width_um = ebsd_shape_um
+    rows, cols = image.data.shape[:2]
+    if image.pixel_size:
+        scale = 1.0 / image.pixel_size
+    else:
+        scale = min(cols / width_um, rows / height_um)
+        log.warning("no landmarks and no pixel size: the EBSD field is scaled to fit the image; "
+                    "give --points or --pixel-size for a reliable start")
+    ty = (rows - 1) / 2 - scale * height_um / 2
+    tx = (cols - 1) / 2 - scale * width_um / 2
+    m = np.array([[scale, 0, tx], [0, scale, ty], [0, 0, 1.0]])
+    t = LandmarkTransform(m, kind="similarity")
+    if tilt is not None:
+        t = LandmarkTransform(np.linalg.inv(tilt) @ t.matrix, kind="affine")
+    return t
+
+
+def _grey(image: Image) -> np.ndarray:
+    from microseg.classic import to_gray_float
+
+    return to_gray_float(image.data, name=image.source or "image")
+
+
+def _square_cells(m: EBSDMap, cells: np.ndarray) -> np.ndarray:
+    """Cells on a square grid at the EBSD step (hexagonal or anisotropic grids resampled)."""
+    from microseg.ebsd import rasterize_cells
+
+    if m.grid == "square" and abs(m.row_step - m.step) < 1e-9 * m.step:
+        return cells
+    return rasterize_cells(m, cells, pixel_size=m.step)
+
+
+def make_training_pair(ebsd: EBSDMap, image: Image, *, landmarks: Landmarks | None = None,
+                       transform_kind: str = "affine", tilt_deg: float | None = None,
+                       min_quality: dict[str, float] | None = None, fill: bool = True,
+                       max_hole: int | None = 50, lagb: float = 2.0, hagb: float = 15.0,
+                       csl: tuple[str, ...] = ("3",), refine: bool = True, drift: bool = True,
+                       progress: bool = False) -> TrainingPair:
+    """EBSD map + SEM image → the image with its registered boundary label.
+
+    Parameters
+    ----------
+    ebsd : EBSDMap
+        The orientation map (square or hexagonal grid).
+    image : Image
+        The SEM micrograph of the same area; its pixel size helps the start without landmarks.
+    landmarks : Landmarks, optional
+        Fiducial pairs (EBSD µm ↔ image px); without them the start is a guess (see
+        :func:`initial_transform`) and refinement must do the rest (capture range ≈ 16 px).
+    transform_kind : {"similarity", "affine", "projective"}
+        Model fitted to the landmarks.
+    tilt_deg : float, optional
+        Sample tilt of the SEM image (e.g. 70 for an image taken in the EBSD geometry).
+    min_quality, fill, max_hole
+        EBSD clean-up (:func:`microseg.ebsd.clean_ebsd`): quality thresholds, neighbour
+        filling of non-indexed points, largest hole filled.
+    lagb, hagb, csl
+        Boundary classes (seed defaults: walls ≤ 2° excluded, HAGB > 15°, Σ3 by Brandon).
+    refine, drift
+        Automatic refinement (global affine, then a smooth drift field).
+    progress : bool
+        Log the steps.
+    """
+    from microseg import ebsd as E
+    from microseg.register import refine_registration, warp_cells
+
+    steps = ["clean", "classify", "register", "warp"]
+    say = log.info if progress else log.debug
+    m = E.clean_ebsd(ebsd, min_quality=min_quality, fill=fill, max_hole=max_hole) if (fill or min_quality) else ebsd
+    say("1/%d %s: %.1f%% indexed", len(steps), steps[0], 100 * float(m.indexed.mean()))
+    edges = E.classify_boundaries(m, lagb=lagb, hagb=hagb, csl=tuple(csl))
+    cells = E.segment_cells(m, lagb=lagb, edges=edges)
+    table = E.pair_classes(m, cells, edges)
+    grid_cells = _square_cells(m, cells)
+    say("2/%d %s: %d cells", len(steps), steps[1], int(cells.max()))
+    grey = _grey(image)
+    extent = (grid_cells.shape[0] * m.step, grid_cells.shape[1] * m.step)
+    start = initial_transform(extent, image, landmarks=landmarks, kind=transform_kind, tilt_deg=tilt_deg)
+    if refine:
+        reg = refine_registration(grey, grid_cells, start, step_um=m.step, drift=drift)
+    else:
+        reg = Registration(start)
+    say("3/%d %s: alignment score %.3f -> %.3f, drift max %.1f px", len(steps), steps[2],
+        reg.score_before, reg.score_after, reg.drift_summary.get("max", 0.0))
+    warped = warp_cells(grid_cells, reg, grey.shape, step_um=m.step)
+    boundaries, classes = E.boundaries_from_cells(warped, table)
+    valid = warped > 0
+    if not valid.any():
+        raise InputError("the EBSD map does not overlap the image after registration; check the "
+                         "landmarks (--points) or the pixel size")
+    meta = _meta(m, image, start, reg, boundaries, classes, valid,
+                 {"min_quality": min_quality, "fill": fill, "max_hole": max_hole if fill else None},
+                 {"lagb_deg": lagb, "hagb_deg": hagb, "csl": list(csl), "walls_excluded_below_deg": lagb,
+                  "sigma_tolerance": "Brandon 15°/√Σ"},
+                 {"landmarks": len(landmarks) if landmarks is not None else 0, "kind": transform_kind,
+                  "tilt_deg": tilt_deg, "refine": refine, "drift": drift})
+    say("4/%d %s: %.2f%% boundary pixels over %.1f%% of the image", len(steps), steps[3],
+        100 * meta["boundary_fraction"], 100 * meta["ebsd_coverage"])
+    return TrainingPair(image, boundaries, classes, warped, valid, reg, meta)
+
+
+def _meta(m, image, start, reg, boundaries, classes, valid, clean, thresholds, registration) -> dict:
+    from microseg import __version__
+
+    names = {1: "hagb", 2: "lagb", 3: "sigma3", 4: "phase"}
+    n_b = max(int(boundaries.sum()), 1)
+    return {
+        "microseg_version": __version__,
+        "pixel_size_um": image.pixel_size, "image_shape": list(image.data.shape[:2]),
+        "ebsd": {"shape": list(m.shape), "grid": m.grid, "step_um": m.step,
+                 "indexed_fraction": float(m.indexed.mean()),
+                 "phases": {str(k): p.name for k, p in m.phases.items()}},
+        "clean_up": {**clean, **({"counts": m.metadata["clean_ebsd"]} if "clean_ebsd" in m.metadata else {})},
+        "thresholds": thresholds,
+        "registration": {**registration, "initial_transform": start.to_dict(),
+                         **reg.to_dict()},
+        "boundary_fraction": float(boundaries.mean()), "ebsd_coverage": float(valid.mean()),
+        "class_fractions": {names.get(k, f"class{k}"): float((classes == k).sum() / n_b)
+                            for k in np.unique(classes[boundaries > 0]).tolist()},
+        "labels": {"boundaries": "uint8, 1 = boundary (1 px, closed)",
+                   "classes": "uint8, 1 HAGB, 2 LAGB, 3 Σ3, 4 phase boundary, 5+ other CSL",
+                   "cells": "int32 EBSD cells in the image frame, 0 = no EBSD data"},
+    }
+
+
+def write_training_pair(pair: TrainingPair, out: str | Path, *, sources: dict[str, str | Path] | None = None,
+                        force: bool = False) -> Path:
+    """Write the pair folder of DESIGN.md: ``image.tif`` (with pixel size), ``boundaries.tif``,
+    ``classes.tif``, ``cells.tif``, ``meta.json`` (with the sources' SHA-256) and
+    ``overlay.png`` (boundaries by class over the image, for a person to check)."""
+    from microseg.commands import write_json
+    from microseg.io import write_image, write_labels
+    from microseg.report.figures import boundary_overlay, class_colours, plot_segmentation, save_figure
+
+    out = Path(out)
+    for name in PAIR_FILES:
+        check_output_path(out / name, force=force)
+    meta = dict(pair.meta)
+    meta["sources"] = {k: {"path": str(v), "sha256": file_sha256(v)} for k, v in (sources or {}).items()}
+    write_image(out / "image.tif", pair.image, force=force)
+    write_image(out / "boundaries.tif", pair.boundaries, pixel_size=pair.image.pixel_size, force=force)
+    write_image(out / "classes.tif", pair.classes, pixel_size=pair.image.pixel_size, force=force)
+    write_labels(out / "cells.tif", pair.cells, force=force)
+    write_json(out / "meta.json", meta, force=force)
+    grey = _grey(pair.image)
+    overlay = boundary_overlay(grey, np.zeros_like(pair.boundaries))
+    drawn = pair.boundaries > 0
+    overlay[drawn] = class_colours(pair.classes)[drawn] * 0.9 + 0.1
+    overlay[drawn & (pair.classes == 1)] = (0.1, 0.9, 1.0)  # HAGB cyan on grey
+    fig = plot_segmentation({"SEM image": grey, "EBSD boundaries registered (HAGB cyan, LAGB yellow, Σ3 red)":
+                             overlay}, ncols=2)
+    save_figure(fig, out / "overlay.png", force=force)
+    return out
