@@ -90,6 +90,30 @@ def read_text_lines(path: Path, *, what: str) -> list[str]:
     return text.splitlines()
 
 
+def _parse_table_fast(lines: Sequence[str], first: int, allowed: tuple[int, ...],
+                      sep: str | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """numpy's C parser for a well-formed table; ``None`` sends the caller to the slow path,
+    which finds and names the offending line."""
+    import io
+    import warnings
+
+    numbers = np.array([i + 1 for i in range(first, len(lines)) if lines[i].strip()])
+    if numbers.size == 0:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            table = np.loadtxt(io.StringIO("\n".join(lines[first:])), dtype=np.float64,
+                               delimiter=sep, comments=None, ndmin=2)
+    except (ValueError, UserWarning):
+        return None
+    if table.shape != (numbers.size, table.shape[1]) or table.shape[1] not in allowed:
+        return None
+    if not np.all(np.abs(table) <= _FLOAT32_MAX):  # NaN, inf or float32 overflow
+        return None
+    return table, numbers
+
+
 def parse_table(path: Path, lines: Sequence[str], first: int, ncols: int | Sequence[int], *,
                 sep: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Parse ``lines[first:]`` as a numeric table, skipping blank lines.
@@ -99,6 +123,10 @@ def parse_table(path: Path, lines: Sequence[str], first: int, ncols: int | Seque
     non-numeric field. ``ncols`` is the allowed column count(s); the count most rows have
     decides.
     """
+    allowed = (ncols,) if isinstance(ncols, int) else tuple(ncols)
+    fast = _parse_table_fast(lines, first, allowed, sep)
+    if fast is not None:
+        return fast
     numbers, rows = [], []
     for i in range(first, len(lines)):
         if lines[i].strip():
@@ -106,7 +134,6 @@ def parse_table(path: Path, lines: Sequence[str], first: int, ncols: int | Seque
             numbers.append(i + 1)
     if not rows:
         raise FileFormatError(f"{path}, line {first + 1}: no data rows after the header")
-    allowed = (ncols,) if isinstance(ncols, int) else tuple(ncols)
     widths = np.array([len(row) for row in rows])
     width = int(np.bincount(widths).argmax())  # the most common width decides
     if width not in allowed:
