@@ -20,6 +20,7 @@ demo: $(STAMP)
 	$(BIN)/microseg demo -o demo-output --force
 
 test: $(STAMP)
+	$(BIN)/python tests/warmup.py
 	$(BIN)/python -m pytest -n 2 -q
 
 bench: $(STAMP)

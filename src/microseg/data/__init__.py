@@ -1,0 +1,51 @@
+"""Training data: samples on disk, chips and folds, splits, pre-processing, augmentation.
+
+The stage between training pairs and models (DESIGN.md)::
+
+    load_samples ─► Sample(image (C, H, W) float32 in [0, 1], mask (H, W) uint8 1 = positive)
+    chip_grid / column_folds (seed 000) · random_patch_split (001) · random_crop (004)
+    median_filter, normalize ─► augment / dihedral_copies
+    PatchDataset, make_loader (torch; imported only when used)
+
+Everything but :class:`PatchDataset` and :func:`make_loader` is pure numpy; importing
+:mod:`microseg.data` does not import torch (the two names load
+:mod:`microseg.data.torch` on first use).
+"""
+from __future__ import annotations
+
+from microseg.data.augment import (
+    AUGMENT_OPS, augment, dihedral, dihedral_copies, pad_to_size, random_crop, random_crop_slices,
+)
+from microseg.data.preprocess import (
+    NORMALIZE_MODES, apply_preprocessing, median_filter, normalization_stats, normalize,
+    preprocessing_spec,
+)
+from microseg.data.samples import (
+    POSITIVE_OPTIONS, Sample, binary_mask, load_image_mask_folders, load_pair_folder, load_samples,
+    to_float_image,
+)
+from microseg.data.splits import (
+    Chip, Fold, Region, Split, bounding_slices, chip_grid, chip_regions, column_folds,
+    column_letters, random_patch_split, train_val_split,
+)
+
+_TORCH_NAMES = ("PatchDataset", "make_loader", "EpochShuffleSampler")
+
+__all__ = [
+    "AUGMENT_OPS", "NORMALIZE_MODES", "POSITIVE_OPTIONS",
+    "Chip", "Fold", "Region", "Sample", "Split",
+    "apply_preprocessing", "augment", "binary_mask", "bounding_slices", "chip_grid", "chip_regions",
+    "column_folds", "column_letters", "dihedral", "dihedral_copies", "load_image_mask_folders",
+    "load_pair_folder", "load_samples", "median_filter", "normalization_stats", "normalize",
+    "pad_to_size", "preprocessing_spec", "random_crop", "random_crop_slices", "random_patch_split",
+    "to_float_image", "train_val_split",
+    *_TORCH_NAMES,
+]
+
+
+def __getattr__(name: str):
+    if name in _TORCH_NAMES:
+        from microseg.data import torch as _torch_side
+
+        return getattr(_torch_side, name)
+    raise AttributeError(f"module 'microseg.data' has no attribute {name!r}")

@@ -1,0 +1,109 @@
+"""Shared machinery of the losses: input checks and side-output (deep supervision) reduction.
+
+Every loss in :mod:`microseg.losses` is a :class:`SegmentationLoss`: it is called as
+``loss(pred, target)`` with ``pred`` the raw logits of a network, shape ``(N, C, H, W)``,
+or a list of such tensors (side outputs of HED, RCF, DeepCrack, ...), and ``target`` a float
+tensor of the same shape with values in [0, 1]. Subclasses implement :meth:`_compute` for
+one tensor; the base class checks the inputs and reduces a list.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from microseg._util import InputError
+
+__all__ = ["SegmentationLoss", "check_positive"]
+
+
+def check_positive(value: float, name: str, *, allow_zero: bool = False) -> float:
+    """Return ``float(value)`` if it is finite and > 0 (or >= 0); raise :class:`InputError`."""
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a number; got {value!r}") from None
+    ok = out >= 0 if allow_zero else out > 0
+    if not ok or out != out or out in (float("inf"), float("-inf")):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise InputError(f"{name} must be finite and {bound}; got {value!r}")
+    return out
+
+
+def _check_pair(pred: object, target: torch.Tensor, index: int | None) -> torch.Tensor:
+    where = "pred" if index is None else f"pred[{index}]"
+    if not isinstance(pred, torch.Tensor):
+        raise TypeError(f"{where} must be a torch.Tensor of logits; got {type(pred).__name__}")
+    if not pred.is_floating_point():
+        raise TypeError(f"{where} must be a floating-point tensor of logits; got dtype {pred.dtype}")
+    if pred.ndim != 4:
+        raise InputError(f"{where} must have shape (N, C, H, W); got shape {tuple(pred.shape)}")
+    if pred.shape != target.shape:
+        raise InputError(
+            f"{where} and target must have the same shape; got {where} {tuple(pred.shape)} and "
+            f"target {tuple(target.shape)} (resize side outputs to the target before the loss)"
+        )
+    return pred
+
+
+def _check_target(target: object) -> torch.Tensor:
+    if not isinstance(target, torch.Tensor):
+        raise TypeError(f"target must be a torch.Tensor; got {type(target).__name__}")
+    if not target.is_floating_point():
+        target = target.float()
+    if target.ndim != 4:
+        raise InputError(f"target must have shape (N, C, H, W); got shape {tuple(target.shape)}")
+    if target.numel():
+        lo, hi = float(target.min()), float(target.max())
+        if not (lo >= 0.0 and hi <= 1.0):  # also catches NaN
+            raise InputError(
+                f"target values must lie in [0, 1] (1 = boundary / foreground); got range "
+                f"[{lo}, {hi}]"
+            )
+    return target
+
+
+class SegmentationLoss(nn.Module):
+    """Base class: checks ``(pred, target)`` and averages over side outputs.
+
+    Parameters
+    ----------
+    side_weights : sequence of float, optional
+        Weights :math:`w_i` of the outputs when ``pred`` is a list. The loss of a list is
+        the weighted mean :math:`\\sum_i w_i L_i / \\sum_i w_i`; without weights, the plain
+        mean. (HED and RCF sum their side losses; the mean differs only by a constant
+        factor, which the learning rate absorbs.)
+    """
+
+    def __init__(self, *, side_weights: Sequence[float] | None = None) -> None:
+        super().__init__()
+        if side_weights is not None:
+            weights = [check_positive(w, "side_weights[i]", allow_zero=True) for w in side_weights]
+            if not weights or sum(weights) <= 0:
+                raise InputError(f"side_weights must hold at least one positive weight; got {side_weights!r}")
+            side_weights = tuple(weights)
+        self.side_weights = side_weights
+
+    def forward(self, pred: torch.Tensor | Sequence[torch.Tensor], target: torch.Tensor) -> torch.Tensor:
+        """Loss of logits ``pred`` (tensor or list of tensors) against ``target``; a scalar."""
+        target = _check_target(target)
+        if isinstance(pred, torch.Tensor):
+            return self._compute(_check_pair(pred, target, None), target.to(pred.dtype))
+        if not isinstance(pred, Sequence) or isinstance(pred, (str, bytes)) or len(pred) == 0:
+            raise TypeError(
+                f"pred must be a tensor or a non-empty list of tensors; got {type(pred).__name__}"
+            )
+        if self.side_weights is not None and len(self.side_weights) != len(pred):
+            raise InputError(
+                f"side_weights has {len(self.side_weights)} weights but pred holds {len(pred)} outputs"
+            )
+        weights = self.side_weights or (1.0,) * len(pred)
+        total = None
+        for i, (p, w) in enumerate(zip(pred, weights)):
+            term = w * self._compute(_check_pair(p, target, i), target.to(p.dtype))
+            total = term if total is None else total + term
+        return total / sum(weights)
+
+    def _compute(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError  # pragma: no cover
