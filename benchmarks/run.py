@@ -13,7 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import print_report  # noqa: E402
 
-STAGES = ["grains", "metrics", "classic", "ebsd", "register"]
+STAGES = ["grains", "metrics", "classic", "ebsd", "register", "sem_classic", "train"]
 
 
 def machine() -> str:
