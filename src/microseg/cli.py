@@ -11,6 +11,8 @@ Examples
   microseg segment synth/image.tif --method sauvola -o seg/
   microseg grains seg/image_prob.tif --min-diameter 0.4 -o grains/
   microseg evaluate seg/image_prob.tif synth/boundaries.tif -o eval.json
+  microseg train configs/unet_synthetic.yaml -o runs/unet # train (resumable) from a YAML config
+  microseg predict runs/unet/best --image synth/image.tif -o pred/
 """
 from __future__ import annotations
 
@@ -156,7 +158,53 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, default=None,
                    help="JSON file to write (a CSV is written beside it); default: print JSON")
     p.add_argument("--force", action="store_true", help="overwrite existing results")
+    _add_learning_commands(subs, c)
     return parser
+
+
+def _add_learning_commands(subs, c) -> None:
+    p = _sub(subs, "train", c.cmd_train, "train a segmentation model from a YAML config (resumes an "
+             "interrupted run)",
+             "examples:\n  microseg train configs/unet_synthetic.yaml -o runs/unet\n"
+             "  microseg train configs/unetpp_columns.yaml --set train.lr=3e-4 --set data.fold=1 -o runs/f1\n"
+             "  microseg train real.yaml --set train.init_from=runs/pretrain/best -o runs/finetune\n\n"
+             "writes best/ (model.safetensors + model.json), last/ (resumable checkpoint),\n"
+             "metrics.csv, metrics.json and the resolved config.yaml")
+    p.add_argument("config", type=Path, help="run configuration (YAML: data, model, loss, train, infer, grains)")
+    p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", default=None,
+                   help="override a config key (repeatable), e.g. --set train.epochs=5")
+    p.add_argument("--no-resume", dest="resume", action="store_false",
+                   help="start afresh even if OUTPUT/last holds a checkpoint (needs --force)")
+    _add_output(p)
+
+    p = _sub(subs, "cv", c.cmd_cv, "cross-validate: one model per column fold, their ensemble, and "
+             "the table of F1, boundary F1, HD95, ARI and MAE in ECD",
+             "example:\n  microseg cv configs/unetpp_columns.yaml -o runs/cv --set train.epochs=50\n\n"
+             "writes fold1/ ... (one training run each), cv_results.csv, cv_results.md, cv_results.json")
+    p.add_argument("config", type=Path, help="run configuration (YAML)")
+    p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", default=None,
+                   help="override a config key (repeatable)")
+    p.add_argument("--folds", type=int, nargs="+", default=None, help="train only these folds (1-based)")
+    p.add_argument("--no-resume", dest="resume", action="store_false",
+                   help="retrain folds from scratch (needs --force when fold runs exist)")
+    _add_output(p)
+
+    p = _sub(subs, "predict", c.cmd_predict, "predict boundary probability maps with one model or an "
+             "ensemble of models (whole images)",
+             "examples:\n  microseg predict runs/unet/best --image sem.tif -o pred/\n"
+             "  microseg predict runs/cv/fold1/best runs/cv/fold2/best runs/cv/fold3/best --image *.tif -o pred/\n\n"
+             "writes <stem>_prob.tif (mean probability, with the pixel size), <stem>_mask.tif\n"
+             "(mean >= --threshold) and, with several models, <stem>_spread.tif (per-pixel std)")
+    p.add_argument("models", nargs="+", type=Path, metavar="MODEL_DIR",
+                   help="model folders (model.safetensors + model.json)")
+    p.add_argument("--image", nargs="+", type=Path, required=True, help="images to segment")
+    p.add_argument("--threshold", type=float, default=0.5, help="threshold on the mean probability")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--pixel-size", type=float, default=None, help="µm per pixel (default: from the file)")
+    _add_output(p)
+
+    _sub(subs, "models", c.cmd_models, "list the model architectures (with parameter counts) and losses",
+         "example:\n  microseg models")
 
 
 def _add_ebsd_options(p: argparse.ArgumentParser, *, fill: bool = False) -> None:

@@ -243,3 +243,99 @@ def cmd_evaluate(args: argparse.Namespace) -> dict | None:
     write_text_atomic(args.output.with_suffix(".csv"), rows, force=args.force)
     log.info("wrote %s and %s", args.output, args.output.with_suffix(".csv"))
     return None
+
+
+# -------------------------------------------------------------------------- train and cv
+_TRAIN_OUTPUTS = ("best", "last", "metrics.json", "metrics.csv")
+
+
+def _prepare_train_dir(out: Path, *, resume: bool, force: bool) -> None:
+    """Refuse to overwrite a finished or foreign run; ``--force --no-resume`` starts afresh."""
+    import shutil
+
+    from microseg._util import OutputExistsError
+    from microseg.train.checkpoint import find_checkpoint
+
+    present = [n for n in _TRAIN_OUTPUTS if (out / n).exists()]
+    if not present:
+        return
+    if resume and find_checkpoint(out / "last") is not None:
+        log.info("%s: resuming from %s", out, out / "last")
+        return
+    if not force:
+        raise OutputExistsError(f"{out}: holds a training run ({', '.join(present)}); pass --force to "
+                                "start afresh, or leave out --no-resume to continue it")
+    for name in present:
+        path = out / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from microseg.train import load_config, train
+
+    config = load_config(args.config, overrides=args.set or [])
+    out: Path = args.output
+    _prepare_train_dir(out, resume=args.resume, force=args.force)
+    result = train(config, out_dir=out, resume=args.resume, progress=True)
+    best = "n/a" if result.best_metric is None else f"{result.best_metric:.4f}"
+    print(f"{result.stop_reason}: {result.epochs} epochs, {result.steps} steps; best {result.monitor} "
+          f"{best} at epoch {result.best_epoch + 1}")
+    print(f"wrote {out}/ (best/, last/, metrics.csv, config.yaml)")
+
+
+def cmd_cv(args: argparse.Namespace) -> None:
+    from microseg.train import cross_validate, load_config
+
+    config = load_config(args.config, overrides=args.set or [])
+    out: Path = args.output
+    _check_outputs(out, ["cv_results.csv", "cv_results.md", "cv_results.json"], args.force)
+    if not args.resume:
+        for fold_dir in sorted(out.glob("fold*")):
+            _prepare_train_dir(fold_dir, resume=False, force=args.force)
+    result = cross_validate(config, out_dir=out, folds=args.folds, progress=True, resume=args.resume)
+    print(result.table)
+    print(f"wrote {out}/ (fold*/, cv_results.csv, cv_results.md, cv_results.json)")
+
+
+# ------------------------------------------------------------------------------ predict
+def cmd_predict(args: argparse.Namespace) -> None:
+    from microseg import io
+    from microseg.infer import load_models, predict_probs
+
+    out: Path = args.output
+    several = len(args.models) > 1
+    planned = []
+    for path in args.image:
+        planned += [f"{path.stem}_prob.tif", f"{path.stem}_mask.tif"] + ([f"{path.stem}_spread.tif"] if several else [])
+    if len({p for p in planned}) != len(planned):
+        raise InputError("two --image files have the same name stem; their outputs would collide")
+    _check_outputs(out, planned, args.force)
+    models = load_models(args.models)
+    for path in args.image:
+        image = io.read_image(path, pixel_size=args.pixel_size)
+        probs = predict_probs(models, image, device=args.device)
+        prob = probs.mean(axis=0)
+        stem = path.stem
+        io.write_prob(out / f"{stem}_prob.tif", prob, pixel_size=image.pixel_size, force=args.force)
+        io.write_image(out / f"{stem}_mask.tif", (prob >= args.threshold).astype(np.uint8),
+                       pixel_size=image.pixel_size, force=args.force)
+        if several:
+            io.write_prob(out / f"{stem}_spread.tif", np.clip(probs.std(axis=0), 0.0, 1.0),
+                          pixel_size=image.pixel_size, force=args.force)
+        log.info("%s: %d model(s), positive fraction %.4f", path, len(models), float((prob >= args.threshold).mean()))
+    print(f"wrote {out}/ ({', '.join(planned[:3])}{' ...' if len(planned) > 3 else ''})")
+
+
+# ------------------------------------------------------------------------------- models
+def cmd_models(args: argparse.Namespace) -> None:
+    from microseg import losses, models
+
+    rows = models.model_summary()
+    width = max(len(r["name"]) for r in rows)
+    lines = [f"{'architecture':<{width}}  {'parameters':>11}  side outputs  description"]
+    for r in rows:
+        lines.append(f"{r['name']:<{width}}  {r['params_default']:>11,}  {'yes' if r['side_outputs'] else 'no':<12}  "
+                     f"{r['description']}")
+    lines.append("")
+    lines.append("losses: " + ", ".join(losses.available()))
+    print("\n".join(lines))

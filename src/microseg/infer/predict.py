@@ -1,0 +1,195 @@
+"""Whole-image prediction with one model or an ensemble (tiling comes later).
+
+A model is used the way its ``model.json`` says: the ``preprocessing`` record of its
+metadata (:func:`microseg.data.preprocessing_spec`: median filter, then normalisation)
+is applied to the image before the forward pass, and the boundary probability is the
+sigmoid of the final logits. Padding to the network's multiple is done by the model.
+
+Examples
+--------
+>>> import numpy as np, torch
+>>> class Half(torch.nn.Module):
+...     def forward(self, x):
+...         return torch.zeros_like(x[:, :1])
+>>> prob = predict_image(Half(), np.random.rand(20, 30))
+>>> prob.shape, float(prob.max())
+((20, 30), 0.5)
+>>> mean, spread = predict_ensemble([Half(), Half()], np.random.rand(8, 8))
+>>> float(spread.max())
+0.0
+"""
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from microseg._util import InputError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model with the metadata of its ``model.json`` and where it came from."""
+
+    model: torch.nn.Module
+    metadata: dict = field(default_factory=dict)
+    name: str = "model"
+
+    @property
+    def preprocessing(self) -> dict | None:
+        return self.metadata.get("preprocessing")
+
+
+def load_models(paths: Sequence[str | os.PathLike]) -> list[LoadedModel]:
+    """Load model folders (``model.safetensors`` + ``model.json``) with :func:`microseg.models.load_model`."""
+    from microseg.models import load_model
+
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    out = []
+    for p in paths:
+        model, meta = load_model(p)
+        out.append(LoadedModel(model, dict(meta), Path(p).name))
+    if not out:
+        raise InputError("no model given; pass one or more model folders")
+    return out
+
+
+def _as_loaded(models: Any) -> list[LoadedModel]:
+    if isinstance(models, (LoadedModel, torch.nn.Module, str, os.PathLike)) or (
+            isinstance(models, tuple) and len(models) == 2 and isinstance(models[0], torch.nn.Module)
+            and isinstance(models[1], dict)):
+        models = [models]
+    out = []
+    for m in models:
+        if isinstance(m, LoadedModel):
+            out.append(m)
+        elif isinstance(m, torch.nn.Module):
+            out.append(LoadedModel(m, {}, type(m).__name__))
+        elif isinstance(m, tuple) and len(m) == 2 and isinstance(m[0], torch.nn.Module):
+            out.append(LoadedModel(m[0], dict(m[1] or {}), type(m[0]).__name__))
+        elif isinstance(m, (str, os.PathLike)):
+            out += load_models([m])
+        else:
+            raise InputError(f"models must be modules, (module, metadata) pairs, LoadedModel or model "
+                             f"folders; got {type(m).__name__}")
+    if not out:
+        raise InputError("models is empty; give at least one model")
+    return out
+
+
+def as_image_array(image: Any) -> np.ndarray:
+    """``(C, H, W)`` float32 from an ``(H, W)``/``(C, H, W)`` array or a :class:`microseg.io.Image`.
+
+    Integer images are scaled to [0, 1] by their dtype's range, as in training.
+    """
+    data = getattr(image, "data", image)
+    data = np.asarray(data)
+    if data.ndim not in (2, 3):
+        raise InputError(f"image must be (H, W) or (C, H, W); got shape {data.shape}")
+    if data.dtype.kind in "ui":
+        data = data.astype(np.float32) / np.float32(np.iinfo(data.dtype).max)
+    elif data.dtype == bool:
+        data = data.astype(np.float32)
+    elif data.dtype.kind != "f":
+        raise InputError(f"image must be numeric; got dtype {data.dtype}")
+    data = data.astype(np.float32, copy=False)
+    return data[None] if data.ndim == 2 else data
+
+
+def _device(device: str | torch.device) -> torch.device:
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device not in ("cpu", "cuda"):
+        raise InputError(f"device must be 'auto', 'cpu' or 'cuda'; got {device!r}")
+    return torch.device(device)
+
+
+@torch.no_grad()
+def _forward_prob(m: LoadedModel, x: np.ndarray, *, preprocess: bool | dict, device: torch.device) -> np.ndarray:
+    from microseg.data import apply_preprocessing
+
+    spec = preprocess if isinstance(preprocess, dict) else (m.preprocessing if preprocess else None)
+    if spec:
+        x = apply_preprocessing(x, spec)
+    in_channels = getattr(m.model, "in_channels", x.shape[0])
+    if x.shape[0] != in_channels:
+        if x.shape[0] == 1:
+            x = np.repeat(x, in_channels, axis=0)
+        else:
+            raise InputError(f"model {m.name!r} takes {in_channels} channel(s); the image has {x.shape[0]}")
+    model = m.model
+    was_training = model.training
+    param = next(iter(model.parameters()), None)
+    old_device = param.device if param is not None else None
+    model.eval().to(device)
+    try:
+        out = model(torch.from_numpy(np.ascontiguousarray(x))[None].to(device))
+    finally:
+        model.train(was_training)
+        if old_device is not None:
+            model.to(old_device)
+    logits = (out[-1] if isinstance(out, (list, tuple)) else out).float()
+    if logits.shape[1] != 1:
+        raise InputError(f"model {m.name!r} gives {logits.shape[1]} classes; whole-image prediction "
+                         "supports binary (1-class) models")
+    return torch.sigmoid(logits[0, 0]).cpu().numpy().astype(np.float32)
+
+
+def predict_probs(models: Any, image: Any, *, preprocess: bool | dict = True,
+                  device: str | torch.device = "auto") -> np.ndarray:
+    """Probability maps of each model, ``(M, H, W)`` float32."""
+    loaded = _as_loaded(models)
+    x = as_image_array(image)
+    dev = _device(device)
+    return np.stack([_forward_prob(m, x, preprocess=preprocess, device=dev) for m in loaded])
+
+
+def predict_image(models: Any, image: Any, *, preprocess: bool | dict = True,
+                  device: str | torch.device = "auto") -> np.ndarray:
+    """Boundary (or phase) probability of a whole image; the mean over several models.
+
+    Parameters
+    ----------
+    models : module, (module, metadata), LoadedModel, model folder, or a list of them
+        Models returning logits ``(N, 1, H, W)``.
+    image : ndarray or microseg.io.Image
+        ``(H, W)`` or ``(C, H, W)``; integer images are scaled by their dtype's range.
+    preprocess : bool or dict
+        ``True``: apply each model's ``metadata["preprocessing"]``; ``False``: the image is
+        already pre-processed; a dict: this :func:`~microseg.data.preprocessing_spec`.
+    device : {"auto", "cpu", "cuda"} or torch.device
+
+    Returns
+    -------
+    ndarray of float32, shape (H, W), values in [0, 1]
+    """
+    return predict_probs(models, image, preprocess=preprocess, device=device).mean(axis=0)
+
+
+def predict_ensemble(models: Any, image: Any, *, preprocess: bool | dict = True,
+                     device: str | torch.device = "auto") -> tuple[np.ndarray, np.ndarray]:
+    """Mean probability of an ensemble and its per-pixel spread (standard deviation).
+
+    Seed 000 *sums* the fold models' maps; the sum is ``len(models) * mean``, so a
+    threshold ``t`` on the sum is ``t / len(models)`` on the mean returned here.
+
+    Returns
+    -------
+    (mean_prob, spread) : ndarrays of float32, shape (H, W)
+        ``spread`` is the population standard deviation across models (0 for identical
+        models): the uncertainty map.
+    """
+    probs = predict_probs(models, image, preprocess=preprocess, device=device)
+    p64 = probs.astype(np.float64)  # float64: identical models give exactly zero spread
+    return p64.mean(axis=0).astype(np.float32), p64.std(axis=0).astype(np.float32)

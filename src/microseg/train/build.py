@@ -1,0 +1,181 @@
+"""From a :class:`~microseg.train.config.Config` to the things the loop needs.
+
+- :func:`load_training_samples`: training pairs from disk, or seeded synthetic SE/BSE
+  micrographs with exact boundaries (``data.pairs: "synthetic:se"``; see
+  :mod:`microseg.train.pretrain`);
+- :func:`training_regions`: which windows train and which validate (``data.split``:
+  ``columns`` — seed 000's chips minus the held-out column of ``data.fold``; ``random`` —
+  seed 001's random 90/10 patch split; ``crops`` — seed 004's random crops);
+- :func:`build_training_data`, :func:`build_model`, :func:`build_loss`,
+  :func:`model_metadata`.
+"""
+from __future__ import annotations
+
+import inspect
+import logging
+from typing import Any
+
+from microseg._util import InputError
+from microseg.train.config import Config, DataConfig, LossConfig
+
+logger = logging.getLogger(__name__)
+
+
+def load_training_samples(data: DataConfig, *, seed: int = 0, pairs: Any = None) -> list:
+    """The :class:`~microseg.data.Sample` s named by ``data.pairs`` (or by ``pairs``)."""
+    from microseg.data import load_samples
+
+    pairs = data.pairs if pairs is None else pairs
+    if isinstance(pairs, str) and pairs.startswith("synthetic:"):
+        from microseg.train.pretrain import synthetic_samples
+
+        return synthetic_samples(pairs.split(":", 1)[1], seed=seed, **data.synthetic)
+    if pairs is None or pairs == "" or pairs == []:
+        raise InputError("data.pairs is empty; give a training-pair folder, a list of them, "
+                         "'IMAGES_DIR:MASKS_DIR' or 'synthetic:se'")
+    samples = load_samples(list(pairs) if isinstance(pairs, (list, tuple)) else pairs, positive=data.positive)
+    if data.pixel_size is not None:
+        import dataclasses
+
+        samples = [dataclasses.replace(s, pixel_size=float(data.pixel_size)) for s in samples]
+    return samples
+
+
+def test_column(data: DataConfig) -> str | None:
+    """The held-out column of ``data.fold`` (1-based index into ``data.folds``), if any."""
+    fold = data.fold
+    if fold is None:
+        return None
+    if not 1 <= int(fold) <= len(data.folds):
+        raise InputError(f"data.fold must be in 1..{len(data.folds)} (one per data.folds entry); got {fold}")
+    return str(data.folds[int(fold) - 1]).upper()
+
+
+def training_regions(samples: list, data: DataConfig, *, seed: int = 0) -> tuple[list, list]:
+    """``(train_regions, val_regions)`` of :class:`~microseg.data.Region` for ``data.split``."""
+    from microseg.data import chip_grid, column_folds, random_patch_split, train_val_split
+    from microseg.data.splits import Region
+
+    if data.split == "random":
+        split = random_patch_split(samples, patch=data.patch, val_fraction=data.val_fraction, seed=seed)
+        return list(split.train), list(split.val)
+    column = test_column(data) if data.split == "columns" else None
+    regions = []
+    for i, s in enumerate(samples):
+        chips = chip_grid(s.shape, chip=data.chip)
+        if not chips:
+            raise InputError(f"sample {s.name!r} ({s.shape[0]} × {s.shape[1]} px) is smaller than "
+                             f"data.chip = {data.chip}")
+        if column is not None:
+            chips = list(column_folds(chips, test_columns=(column,))[0].train_chips)
+        regions += [Region(i, c.slices) for c in chips]
+    split = train_val_split(regions, val_fraction=data.val_fraction, seed=seed)
+    return list(split.train), list(split.val)
+
+
+def build_training_data(config: Config, *, samples: list | None = None) -> tuple[Any, Any]:
+    """``(train_dataset, val_dataset)`` as :class:`~microseg.data.PatchDataset` s (val may be None)."""
+    from microseg.data import PatchDataset
+
+    d, seed = config.data, config.train.seed
+    samples = samples if samples is not None else load_training_samples(d, seed=seed)
+    common = {"patch": d.patch, "normalize": d.normalize or "none", "median": d.median, "seed": seed}
+    crops = d.crops_per_epoch if d.crops_per_epoch else None
+    if d.val_pairs:
+        val_samples = load_training_samples(d, seed=seed + 1, pairs=d.val_pairs)
+        train = PatchDataset(samples, augment=tuple(d.augment), crops_per_epoch=crops, **common)
+        val = PatchDataset(val_samples, augment=(), **common)
+    else:
+        train_regions, val_regions = training_regions(samples, d, seed=seed)
+        train = PatchDataset(samples, regions=train_regions, augment=tuple(d.augment),
+                             crops_per_epoch=crops, **common)
+        val = PatchDataset(samples, regions=val_regions, augment=(), **common) if val_regions else None
+    logger.info("data: %d samples, %d training items, %d validation items", len(samples), len(train),
+                len(val) if val is not None else 0)
+    return train, val
+
+
+def _model_options(config: Config) -> dict[str, Any]:
+    from microseg import models
+
+    m = config.model
+    options = dict(m.options)
+    if m.encoder is not None:
+        options.setdefault("encoder", m.encoder)
+    accepted = _accepted_options(models, m.arch)
+    if accepted is not None and "encoder" in options and "encoder" not in accepted:
+        if "encoder" not in m.options:
+            options.pop("encoder")  # the default encoder of the section; this arch has none
+    return options
+
+
+def _accepted_options(models: Any, arch: str) -> set[str] | None:
+    cls = getattr(models, "MODELS", {}).get(str(arch).lower())
+    if cls is None:  # unknown arch: build() reports it
+        return None
+    params = inspect.signature(cls.__init__).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return None
+    return set(params)
+
+
+def build_model(config: Config, *, init_from: Any = None):
+    """The model of ``config.model`` (or the saved model at ``init_from``, to fine-tune)."""
+    from microseg import models
+
+    if init_from is not None:
+        model, meta = models.load_model(init_from)
+        logger.info("initialised from %s (%s)", init_from, meta.get("arch", type(model).__name__))
+        return model
+    m = config.model
+    model = models.build(m.arch, in_channels=m.in_channels, classes=m.classes, **_model_options(config))
+    if m.weights:
+        _load_weights(model, m.weights)
+    return model
+
+
+def _load_weights(model: Any, path: str) -> None:
+    """Load a local ``.safetensors`` state dict (never a pickle) into ``model``."""
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    p = Path(path)
+    if p.is_dir():
+        p = p / "model.safetensors"
+    if p.suffix != ".safetensors" or not p.is_file():
+        raise InputError(f"model.weights: {path}: expected a .safetensors file (pickled .pth files "
+                         "are not loaded)")
+    missing, unexpected = model.load_state_dict(load_file(str(p)), strict=False)
+    logger.info("loaded %s (%d missing, %d unexpected keys)", p, len(missing), len(unexpected))
+
+
+def build_loss(loss: LossConfig):
+    """The loss of ``config.loss``; ``pos_weight``/``topo_lambda`` go only to losses taking them."""
+    from microseg import losses
+
+    options = dict(loss.options)
+    cls = getattr(losses, _loss_class(losses, loss.name))
+    params = inspect.signature(cls).parameters
+    for key in ("pos_weight", "topo_lambda"):
+        value = getattr(loss, key)
+        if value is not None and key in params and key not in options:
+            options[key] = value
+    return losses.build(loss.name, **options)
+
+
+def _loss_class(losses: Any, name: str) -> str:
+    from microseg._util import look_up_option
+
+    name = look_up_option(name, losses.available(), what="loss")
+    return losses._REGISTRY[name][1]
+
+
+def model_metadata(config: Config) -> dict[str, Any]:
+    """What ``model.json`` records beside the weights: pre-processing, target, config."""
+    from microseg.data import preprocessing_spec
+
+    d = config.data
+    return {"preprocessing": preprocessing_spec(normalize=d.normalize or "none", median=d.median),
+            "target": d.target, "threshold": config.train.threshold,
+            "training_config": config.to_dict()}

@@ -1,0 +1,102 @@
+"""Whole-image prediction, ensembles and their spread, and the predict/train/models CLI."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from microseg._util import InputError
+from microseg.cli import main
+from microseg.infer import LoadedModel, predict_ensemble, predict_image
+
+
+class _Echo(torch.nn.Module):
+    """Logits = the (pre-processed) input: shows what the model saw."""
+
+    def forward(self, x):
+        return x[:, :1]
+
+
+def _tiny(seed: int = 0):
+    from microseg import models
+
+    torch.manual_seed(seed)
+    return models.build("unet_plain", base_channels=2, depth=2)
+
+
+@pytest.mark.parametrize("shape", [(17, 23), (1, 32, 40), (3, 9, 64)])
+def test_predict_image_shapes(shape):
+    prob = predict_image(_tiny(), np.random.default_rng(0).random(shape[-2:]).astype(np.float32),
+                         device="cpu")
+    assert prob.shape == shape[-2:] and prob.dtype == np.float32
+    assert 0.0 <= prob.min() and prob.max() <= 1.0
+
+
+def test_preprocessing_from_metadata_is_applied():
+    image = np.linspace(0.2, 0.4, 64, dtype=np.float32).reshape(8, 8)
+    meta = {"preprocessing": {"normalize": {"mode": "per_image"}, "median": 0}}
+    logits = np.log(predict_image((_Echo(), meta), image) / (1 - predict_image((_Echo(), meta), image)))
+    assert abs(logits.mean()) < 1e-4 and logits.std() == pytest.approx(1.0, rel=1e-3)
+    raw = predict_image(_Echo(), image)           # no metadata: the image as it is
+    assert raw == pytest.approx(1 / (1 + np.exp(-image)), rel=1e-5)
+
+
+def test_ensemble_spread():
+    image = np.random.default_rng(1).random((24, 24)).astype(np.float32)
+    mean, spread = predict_ensemble([_tiny(0), _tiny(0), _tiny(0)], image)
+    assert np.array_equal(spread, np.zeros_like(spread))
+    assert mean == pytest.approx(predict_image(_tiny(0), image), abs=1e-6)
+    mean2, spread2 = predict_ensemble([LoadedModel(_tiny(0)), LoadedModel(_tiny(1))], image)
+    a, b = predict_image(_tiny(0), image), predict_image(_tiny(1), image)
+    assert spread2 == pytest.approx(np.abs(a - b) / 2, abs=1e-6)
+    assert mean2 == pytest.approx((a + b) / 2, abs=1e-6)
+    with pytest.raises(InputError, match="models"):
+        predict_image([], image)
+
+
+def test_predict_cli_round_trip(tmp_path, capsys):
+    from microseg import io
+    from microseg.models import save_model
+
+    meta = {"preprocessing": {"normalize": {"mode": "per_image"}, "median": 0}}
+    for k in (1, 2):
+        save_model(_tiny(k), tmp_path / f"m{k}", metadata=meta)
+    image = (np.random.default_rng(2).random((40, 56)) * 255).astype(np.uint8)
+    io.write_image(tmp_path / "img.tif", image, pixel_size=0.05)
+    out = tmp_path / "pred"
+    argv = ["predict", str(tmp_path / "m1"), str(tmp_path / "m2"), "--image", str(tmp_path / "img.tif"),
+            "-o", str(out)]
+    assert main(argv) == 0
+    prob = io.read_prob_image(out / "img_prob.tif")
+    assert prob.data.shape == (40, 56) and prob.pixel_size == pytest.approx(0.05)
+    assert (out / "img_mask.tif").is_file() and (out / "img_spread.tif").is_file()
+    assert main(argv) == 2                              # refuses to overwrite
+    assert "already exists" in capsys.readouterr().err
+    assert main(argv + ["--force"]) == 0
+    assert main(["predict", str(tmp_path / "m1"), "--image", str(tmp_path / "img.tif"), "-o",
+                 str(tmp_path / "one")]) == 0
+    assert not (tmp_path / "one" / "img_spread.tif").exists()
+
+
+def test_models_cli_lists_architectures_and_losses(capsys):
+    assert main(["models"]) == 0
+    text = capsys.readouterr().out
+    assert "unetpp" in text and "unet_plain" in text and "topodice" in text and "parameters" in text
+
+
+def test_train_cli_round_trip(tmp_path, capsys):
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("data:\n  pairs: 'synthetic:se'\n  synthetic: {n_images: 1, size: 64, mean_diameter_px: 14}\n"
+                   "  split: random\n  patch: 32\nmodel: {arch: unet_plain, options: {base_channels: 2, depth: 1}}\n"
+                   "loss: {name: bce}\ntrain: {epochs: 1, batch: 4, device: cpu}\n")
+    out = tmp_path / "run"
+    assert main(["train", str(cfg), "--set", "train.lr=1e-2", "-o", str(out)]) == 0
+    assert (out / "best" / "model.json").is_file() and (out / "config.yaml").is_file()
+    assert "lr: 0.01" in (out / "config.yaml").read_text()
+    assert main(["train", str(cfg), "-o", str(out)]) == 0          # resumes: nothing left to do
+    assert main(["train", str(cfg), "--no-resume", "-o", str(out)]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert main(["train", str(cfg), "--set", "train.lrr=1", "-o", str(tmp_path / "x")]) == 2
+    assert "did you mean 'lr'" in capsys.readouterr().err
+    assert main(["predict", str(out / "best"), "--image", str(tmp_path / "missing.tif"), "-o",
+                 str(tmp_path / "p")]) == 2

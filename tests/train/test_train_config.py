@@ -1,0 +1,96 @@
+"""Run configuration: YAML + overrides, errors with suggestions, and the seeds' lr schedules."""
+from __future__ import annotations
+
+import pytest
+
+from microseg._util import InputError
+from microseg.train.config import Config, TrainConfig, dump_config, load_config, write_config
+from microseg.train.schedule import Schedule, lr_sequence, make_schedule, step_lr
+
+
+def test_defaults_follow_design():
+    cfg = load_config(None)
+    assert cfg.data.folds == ("A", "D", "F") and cfg.data.split == "columns"
+    assert cfg.train.schedule == "plateau" and cfg.train.lr == 1e-4 and cfg.train.min_lr == 1e-5
+    assert cfg.loss.pos_weight == 9.0 and cfg.loss.topo_lambda == 0.04
+    assert set(cfg.to_dict()) == {"data", "model", "loss", "train", "infer", "grains"}
+
+
+def test_yaml_and_overrides(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("train:\n  lr: 1e-3\n  epochs: 5\ndata:\n  folds: [A, B]\nmodel:\n  arch: unetpp\n")
+    cfg = load_config(path, overrides=["train.lr=3e-4", "data.augment=[flip]", "train.early_stop=4",
+                                       "model.options.decoder_channels=[8, 8]", "data.folds=C"])
+    assert cfg.train.lr == pytest.approx(3e-4) and isinstance(cfg.train.lr, float)
+    assert cfg.train.epochs == 5 and cfg.train.early_stop == 4
+    assert cfg.data.augment == ("flip",) and cfg.data.folds == ("C",)
+    assert cfg.model.arch == "unetpp" and cfg.model.options == {"decoder_channels": [8, 8]}
+
+
+def test_resolved_config_round_trips(tmp_path):
+    cfg = load_config(None, overrides=["train.schedule=step", "data.synthetic={size: 64}"])
+    write_config(cfg, tmp_path)
+    again = load_config(tmp_path / "config.yaml")
+    assert again == cfg
+    assert "schedule: step" in dump_config(cfg)
+
+
+@pytest.mark.parametrize("override, match", [
+    ("trian.lr=1", "unknown config section 'trian'.*did you mean 'train'"),
+    ("train.lrr=1", "unknown key 'lrr' in section 'train'.*did you mean 'lr'"),
+    ("train.schedule=plato", "train.schedule.*did you mean 'plateau'"),
+    ("train.epochs=many", "train.epochs must be a number"),
+    ("train.epochs=2.5", "train.epochs must be an integer"),
+    ("train.lr=0", "train.lr must be > 0"),
+    ("trainlr", "section.key=value"),
+])
+def test_bad_keys_and_values_name_the_key(override, match):
+    with pytest.raises(InputError, match=match):
+        load_config(None, overrides=[override])
+
+
+def test_bad_file_names_the_path(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model:\n  arch: unet\n  encodr: resnet18\n")
+    with pytest.raises(InputError, match=r"bad.yaml.*did you mean 'encoder'"):
+        load_config(bad)
+
+
+def test_config_is_frozen():
+    cfg = Config()
+    with pytest.raises(AttributeError):
+        cfg.train.lr = 1.0  # type: ignore[misc]
+    assert cfg.replace(train={"lr": 0.5}).train.lr == 0.5 and cfg.train.lr == 1e-4
+
+
+def test_step_schedule_is_seed_004():
+    """lr = 1e-3 * 0.5 ** floor(epoch / 20) over 120 epochs."""
+    s = make_schedule(TrainConfig(schedule="step", lr=1e-3, gamma=0.5, step_size=20), mode="max")
+    seq = lr_sequence(s, [0.5] * 119)
+    assert len(seq) == 120
+    expected = [1e-3 * 0.5 ** (e // 20) for e in range(120)]
+    assert seq == pytest.approx(expected, rel=1e-12)
+    assert seq[19] == 1e-3 and seq[20] == 5e-4 and seq[119] == pytest.approx(3.125e-5)
+    assert step_lr(40, lr0=1e-3, gamma=0.5, step_size=20) == 2.5e-4
+
+
+def test_plateau_schedule_is_seed_000():
+    """1e-4, reduced tenfold after patience stalled epochs, never below 1e-5."""
+    s = Schedule("plateau", 1e-4, min_lr=1e-5, factor=0.1, patience=2, mode="max")
+    seq = lr_sequence(s, [0.1, 0.2, 0.3] + [0.3] * 10)
+    assert seq[:6] == [1e-4] * 6                 # improving, then 2 stalled epochs tolerated
+    assert seq[6] == pytest.approx(1e-5)         # the third stalled epoch reduces
+    assert min(seq) == pytest.approx(1e-5) and seq[-1] == pytest.approx(1e-5)
+    s2 = Schedule("plateau", 1e-4, min_lr=1e-5, patience=0, mode="min")
+    assert lr_sequence(s2, [1.0, 0.5, 0.25])[-1] == 1e-4   # a falling loss keeps the rate
+    assert lr_sequence(Schedule("constant", 0.01), [0.1, 0.1]) == [0.01] * 3
+
+
+def test_schedule_state_round_trips():
+    s = Schedule("plateau", 1e-4, patience=1)
+    lr_sequence(s, [0.5, 0.4, 0.4])
+    t = Schedule("plateau", 1e-4, patience=1)
+    t.load_state_dict(s.state_dict())
+    assert t.lr == s.lr and t.best == s.best and t.bad_epochs == s.bad_epochs
