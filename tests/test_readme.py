@@ -15,6 +15,9 @@ def _blocks(lang: str) -> list[str]:
 def test_readme_examples_run(monkeypatch, tmp_path):
     from microseg.cli import main
 
+    import shutil
+
+    shutil.copytree(README.parent / "configs", tmp_path / "configs")
     monkeypatch.chdir(tmp_path)
     blocks = _blocks("python")
     assert len(blocks) >= 2, "README has lost its python examples"
@@ -26,5 +29,6 @@ def test_readme_examples_run(monkeypatch, tmp_path):
     for command in commands:
         assert main(shlex.split(command)[1:]) == 0, command
     for produced in ("grains/summary.json", "fib-seg/stack_phase_fraction.csv", "ebsd/ebsd.png",
-                     "pair/overlay.png", "synthetic-pair/meta.json"):
+                     "pair/overlay.png", "synthetic-pair/meta.json", "runs/unet/best/model.json",
+                     "pred/image_prob.tif"):
         assert (tmp_path / produced).is_file(), produced

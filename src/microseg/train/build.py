@@ -135,17 +135,33 @@ def build_model(config: Config, *, init_from: Any = None):
 
 
 def _load_weights(model: Any, path: str) -> None:
-    """Load a local ``.safetensors`` state dict (never a pickle) into ``model``."""
+    """Start ``model`` from local weights, never a pickle that runs code.
+
+    A microseg model folder (or its ``model.safetensors``) loads the whole network. For
+    U-Net/UNet++ any other file is an encoder checkpoint — ImageNet or MicroNet, ``.pth`` or
+    ``.safetensors``, in the layouts :func:`microseg.models.load_encoder_weights` accepts.
+    """
     from pathlib import Path
 
     from safetensors.torch import load_file
 
+    from microseg import models
+
     p = Path(path)
-    if p.is_dir():
-        p = p / "model.safetensors"
-    if p.suffix != ".safetensors" or not p.is_file():
-        raise InputError(f"model.weights: {path}: expected a .safetensors file (pickled .pth files "
-                         "are not loaded)")
+    if not p.exists():
+        raise InputError(f"model.weights: {path}: no such file or folder")
+    if p.is_dir() or p.name == "model.safetensors":
+        p = p / "model.safetensors" if p.is_dir() else p
+        missing, unexpected = model.load_state_dict(load_file(str(p)), strict=False)
+        logger.info("loaded %s (%d missing, %d unexpected keys)", p, len(missing), len(unexpected))
+        return
+    if getattr(model, "arch", None) in ("unet", "unetpp"):
+        report = models.load_encoder_weights(model, p)
+        logger.info("encoder weights from %s: %s", p, report)
+        return
+    if p.suffix != ".safetensors":
+        raise InputError(f"model.weights: {path}: for {getattr(model, 'arch', 'this model')} expected a "
+                         ".safetensors state dict of the whole network")
     missing, unexpected = model.load_state_dict(load_file(str(p)), strict=False)
     logger.info("loaded %s (%d missing, %d unexpected keys)", p, len(missing), len(unexpected))
 
