@@ -1,6 +1,7 @@
 """Run every benchmark and print numbers with the machine they ran on.
 
-Usage: python benchmarks/run.py [stage ...]     (stages: grains metrics classic ...)
+Usage: python benchmarks/run.py [stage ...]   (default: grains metrics classic ebsd register
+sem_classic; training runs: train archs sem_learned, or "all")
 """
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import print_report  # noqa: E402
 
-STAGES = ["grains", "metrics", "classic", "ebsd", "register", "sem_classic", "train"]
+STAGES = ["grains", "metrics", "classic", "ebsd", "register", "sem_classic"]
+#: Training runs (minutes each on a CPU): only when named, or with "all".
+LONG = ["train", "archs", "sem_learned"]
 
 
 def machine() -> str:
@@ -36,7 +39,7 @@ def machine() -> str:
 
 
 def main(argv: list[str]) -> int:
-    stages = argv or STAGES
+    stages = STAGES + LONG if argv == ["all"] else (argv or STAGES)
     print(f"machine: {machine()}")
     for stage in stages:
         try:
