@@ -149,16 +149,25 @@ def hausdorff_distance(pred: object, truth: object, *, percentile: float | None 
     inf
     """
     q = _check_percentile(percentile)
+    distances = _pair_distances(pred, truth, spacing, surface, threshold, directed)
+    if isinstance(distances, float):
+        return distances
+    d_pt, d_tp = distances
+    if directed:
+        return reduce_distances(d_pt, q)
+    return max(reduce_distances(d_pt, q), reduce_distances(d_tp, q))
+
+
+def _pair_distances(pred, truth, spacing, surface, threshold, directed):
+    """Both directed distance arrays, or the defined value for empty maps: 0.0 when neither
+    map has a positive pixel, ``inf`` when exactly one has none."""
     p, t, sp = _prepare(pred, truth, spacing, surface, threshold)
     has_p, has_t = bool(p.any()), bool(t.any())
     if not (has_p or has_t):
         return 0.0
     if not (has_p and has_t):
         return float("inf")
-    d_pt, d_tp = directed_distances(p, t, sp, both=not directed)
-    if directed:
-        return reduce_distances(d_pt, q)
-    return max(reduce_distances(d_pt, q), reduce_distances(d_tp, q))
+    return directed_distances(p, t, sp, both=not directed)
 
 
 def mean_surface_distance(pred: object, truth: object, *, spacing: float | Sequence[float] = 1.0,
@@ -185,13 +194,10 @@ def mean_surface_distance(pred: object, truth: object, *, spacing: float | Seque
     >>> mean_surface_distance(a, b)
     2.0
     """
-    p, t, sp = _prepare(pred, truth, spacing, surface, threshold)
-    has_p, has_t = bool(p.any()), bool(t.any())
-    if not (has_p or has_t):
-        return 0.0
-    if not (has_p and has_t):
-        return float("inf")
-    d_pt, d_tp = directed_distances(p, t, sp, both=not directed)
+    distances = _pair_distances(pred, truth, spacing, surface, threshold, directed)
+    if isinstance(distances, float):
+        return distances
+    d_pt, d_tp = distances
     if directed:
         return float(d_pt.mean())
     return float((d_pt.sum() + d_tp.sum()) / (d_pt.size + d_tp.size))

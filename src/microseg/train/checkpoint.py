@@ -111,14 +111,15 @@ def save_checkpoint(folder: str | os.PathLike, *, model: torch.nn.Module,
         doc = {"format": FORMAT, **state, "optimizer": opt_scalars, "rng": rng_scalars,
                "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None}
         (tmp / STATE_FILE).write_text(json.dumps(doc, indent=1), encoding="utf-8")
-        _swap_in(tmp, folder)
+        swap_folder(tmp, folder)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return folder
 
 
-def _swap_in(tmp: Path, folder: Path) -> None:
+def swap_folder(tmp: Path, folder: Path) -> None:
+    """Replace ``folder`` by the finished ``tmp`` folder (the old one is removed only after)."""
     old = folder.with_name(folder.name + ".old")
     if old.exists():
         shutil.rmtree(old)

@@ -39,7 +39,7 @@ import torch
 
 from microseg._util import InputError, look_up_option, progress as progress_bar, write_text_atomic
 from microseg.train._batching import batches as _batches, collate, final_output, steps_per_epoch
-from microseg.train.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
+from microseg.train.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint, swap_folder
 from microseg.train.config import Config, TrainConfig, write_config
 from microseg.train.schedule import is_better, make_schedule
 
@@ -238,13 +238,7 @@ def _save_best(save: Callable, model: torch.nn.Module, folder: Path, metadata: d
         finally:
             if was_cl:
                 model.to(memory_format=torch.channels_last)
-        old = folder.with_name(folder.name + ".old")
-        if old.exists():
-            shutil.rmtree(old)
-        if folder.exists():
-            os.replace(folder, old)
-        os.replace(tmp, folder)
-        shutil.rmtree(old, ignore_errors=True)
+        swap_folder(tmp, folder)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
