@@ -22,8 +22,8 @@ class Image:
     source : str or None
         Where the data came from (a path), for messages and provenance.
     pixel_size_source : str
-        How the pixel size was found: ``"fei"``, ``"zeiss"``, ``"imagej"``, ``"sidecar"``,
-        ``"tiff-resolution"``, ``"explicit"`` or ``"unknown"``.
+        How the pixel size was found: ``"fei"``, ``"zeiss"``, ``"ome"``, ``"json"``,
+        ``"imagej"``, ``"tiff-resolution"``, ``"sidecar"``, ``"explicit"`` or ``"unknown"``.
     slice_spacing : float or None
         Distance between slices in µm for a ``(Z, Y, X)`` stack (``None`` if unknown or 2D).
     metadata : dict

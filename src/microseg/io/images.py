@@ -26,8 +26,8 @@ _WRITE_SUFFIXES = TIFF_SUFFIXES + (".png", ".bmp")
 def unknown_pixel_size_message(path: Path | str) -> str:
     """The text of the warning given when no pixel size is found for ``path``."""
     return (
-        f"{path}: pixel size unknown (no FEI/Thermo, Zeiss or ImageJ metadata and no JEOL/Hitachi "
-        ".txt sidecar); lengths will be in pixels. Give it with pixel_size=<µm> "
+        f"{path}: pixel size unknown (no FEI/Thermo, Zeiss, OME, JSON or ImageJ metadata, no "
+        "TIFF resolution in a length unit and no JEOL/Hitachi .txt sidecar); lengths will be in pixels. Give it with pixel_size=<µm> "
         "(command line: --pixel-size <µm>)."
     )
 
@@ -78,8 +78,9 @@ def read_image(path: str | os.PathLike, *, pixel_size: float | None = None,
     Image
         ``data`` is ``(Y, X)`` or ``(Y, X, 3)``; ``metadata["axes"]`` is ``"YX"`` or ``"YXS"``;
         ``pixel_size`` in µm comes from (first found) the ``pixel_size`` argument, FEI/Thermo
-        tags, the Zeiss ``CZ_SEM`` tag, ImageJ/TIFF resolution tags, or a JEOL/Hitachi
-        ``.txt`` sidecar (see :mod:`microseg.io._metadata` for the keys read).
+        tags, the Zeiss ``CZ_SEM`` tag, OME-XML ``PhysicalSizeX``, a JSON ImageDescription
+        (``pixel_size_um``, ``pixel_size`` + ``unit``, ...), ImageJ/TIFF resolution tags, or a
+        JEOL/Hitachi ``.txt`` sidecar (see :mod:`microseg.io._metadata` for the keys read).
 
     Raises
     ------
