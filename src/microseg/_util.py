@@ -15,6 +15,11 @@ T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
 
+#: Target value of pixels whose label is unknown (no EBSD data, a fiducial, a non-indexed
+#: point): training targets hold 0, 1 or IGNORE_LABEL; losses and metrics leave such pixels out.
+IGNORE_LABEL = 255
+
+
 class MicrosegError(Exception):
     """Base class of errors raised on bad user input; the CLI prints them as one line."""
 

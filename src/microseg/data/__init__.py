@@ -26,7 +26,7 @@ from microseg.data.samples import (
 )
 from microseg.data.splits import (
     Chip, Fold, Region, Split, bounding_slices, chip_grid, chip_regions, column_folds,
-    column_letters, random_patch_split, train_val_split,
+    column_letters, drop_uncovered, random_patch_split, train_val_split,
 )
 
 _TORCH_NAMES = ("PatchDataset", "make_loader", "EpochShuffleSampler")
@@ -35,7 +35,7 @@ __all__ = [
     "AUGMENT_OPS", "NORMALIZE_MODES", "POSITIVE_OPTIONS",
     "Chip", "Fold", "Region", "Sample", "Split",
     "apply_preprocessing", "augment", "binary_mask", "bounding_slices", "chip_grid", "chip_regions",
-    "column_folds", "column_letters", "dihedral", "dihedral_copies", "load_image_mask_folders",
+    "column_folds", "column_letters", "dihedral", "drop_uncovered", "dihedral_copies", "load_image_mask_folders",
     "load_pair_folder", "load_samples", "median_filter", "normalization_stats", "normalize",
     "pad_to_size", "preprocessing_spec", "random_crop", "random_crop_slices", "random_patch_split",
     "to_float_image", "train_val_split",

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from microseg._util import InputError, look_up_option
+from microseg._util import IGNORE_LABEL, InputError, look_up_option
 from microseg.io import MissingFileError, read_image
 from microseg.io._files import IMAGE_SUFFIXES, check_input_file, collapse_equal_channels, natural_key, read_raw
 
@@ -32,7 +32,7 @@ MASK_COLOURS: dict[str, tuple[tuple[int, int, int], ...]] = {
     "blue+red": ((0, 0, 255), (255, 0, 0)),
 }
 POSITIVE_OPTIONS = ("blue", "red", "blue+red", "nonzero")
-PAIR_IMAGE, PAIR_MASK = "image.tif", "boundaries.tif"
+PAIR_IMAGE, PAIR_MASK, PAIR_VALID = "image.tif", "boundaries.tif", "valid.tif"
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,9 @@ class Sample:
         µm per pixel, ``None`` when unknown.
     source : str
         Where the image came from (a path).
+    valid : ndarray of bool, optional
+        ``(H, W)``, True where the mask is known (e.g. covered by the EBSD map, away from
+        fiducials); ``None`` means everywhere. Training and validation ignore the rest.
     """
 
     image: np.ndarray
@@ -59,11 +62,28 @@ class Sample:
     name: str
     pixel_size: float | None = None
     source: str = ""
+    valid: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.valid is not None and tuple(self.valid.shape) != tuple(self.mask.shape):
+            raise InputError(f"sample {self.name!r}: valid {self.valid.shape} and mask "
+                             f"{self.mask.shape} must have the same shape")
+
+    @property
+    def valid_fraction(self) -> float:
+        """Fraction of pixels whose label is known."""
+        return 1.0 if self.valid is None else float(self.valid.mean()) if self.valid.size else 0.0
+
+    def target(self) -> np.ndarray:
+        """The mask with :data:`~microseg._util.IGNORE_LABEL` where the label is unknown."""
+        if self.valid is None:
+            return self.mask
+        return np.where(self.valid, self.mask, np.uint8(IGNORE_LABEL)).astype(np.uint8)
 
     def __repr__(self) -> str:
         return (f"Sample(name={self.name!r}, image={self.image.shape}, "
                 f"positive={float(self.mask.mean()) if self.mask.size else 0.0:.3f}, "
-                f"pixel_size={self.pixel_size}, source={self.source!r})")
+                f"valid={self.valid_fraction:.3f}, pixel_size={self.pixel_size}, source={self.source!r})")
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -192,7 +212,9 @@ def load_pair_folder(folder: str | os.PathLike, *, channels: int = 1) -> Sample:
     Returns
     -------
     Sample
-        ``mask`` is the boundary map (1 = boundary); ``name`` is the folder's name.
+        ``mask`` is the boundary map (1 = boundary); ``name`` is the folder's name;
+        ``valid`` comes from ``valid.tif`` when the folder has one (``microseg labels``
+        writes it: EBSD coverage less non-indexed points and fiducials).
 
     Raises
     ------
@@ -213,7 +235,13 @@ def load_pair_folder(folder: str | os.PathLike, *, channels: int = 1) -> Sample:
     image = to_float_image(img.data, channels=channels, name=str(image_path))
     mask = binary_mask(read_raw(check_input_file(mask_path, what="mask")).data, path=mask_path)
     _check_same_shape(image, mask, image_path, mask_path)
-    return Sample(image, mask, folder.name, img.pixel_size, str(folder))
+    valid = None
+    if (folder / PAIR_VALID).is_file():
+        valid = binary_mask(read_raw(folder / PAIR_VALID).data, path=folder / PAIR_VALID).astype(bool)
+        _check_same_shape(image, valid, image_path, folder / PAIR_VALID)
+        if not valid.any():
+            raise InputError(f"{folder / PAIR_VALID}: no valid pixel; the label is unknown everywhere")
+    return Sample(image, mask, folder.name, img.pixel_size, str(folder), valid)
 
 
 def load_image_mask_folders(images_dir: str | os.PathLike, masks_dir: str | os.PathLike, *,

@@ -267,3 +267,29 @@ def random_patch_split(samples, *, patch: int = 128, val_fraction: float = 0.1, 
     if not regions:
         raise InputError(f"no image is at least {patch} × {patch} px; use a smaller patch")
     return train_val_split(regions, val_fraction=val_fraction, seed=seed)
+
+
+def drop_uncovered(regions: Sequence[Region], samples, *, min_valid: float = 0.5) -> list[Region]:
+    """The regions in which at least ``min_valid`` of the pixels have a known label.
+
+    A training pair from EBSD knows its label only where the EBSD map covers the image
+    (``Sample.valid``); a chip that is mostly outside would teach "no boundary" on
+    visible boundaries. Samples without ``valid`` keep all their regions.
+
+    Examples
+    --------
+    >>> from microseg.data import Sample
+    >>> valid = np.zeros((64, 64), bool); valid[:, :40] = True
+    >>> s = Sample(np.zeros((1, 64, 64), np.float32), np.zeros((64, 64), np.uint8), "s", valid=valid)
+    >>> regions = [Region(0, c.slices) for c in chip_grid(s.shape, chip=32)]
+    >>> [r.slices[1].start for r in drop_uncovered(regions, [s], min_valid=0.5)]
+    [0, 0]
+    """
+    if not 0.0 <= float(min_valid) <= 1.0:
+        raise InputError(f"min_valid must be in [0, 1]; got {min_valid!r}")
+    out = []
+    for region in regions:
+        valid = getattr(samples[region.sample], "valid", None)
+        if valid is None or float(valid[region.slices].mean()) >= float(min_valid):
+            out.append(region)
+    return out

@@ -80,7 +80,8 @@ class PatchDataset(Dataset):
     Notes
     -----
     Items are ``(image, mask)``: float32 tensors ``(C, patch, patch)`` and
-    ``(1, patch, patch)`` (mask 0/1). :attr:`preprocessing` is the record to store beside a
+    ``(1, patch, patch)`` (mask 0/1, and :data:`~microseg._util.IGNORE_LABEL` where the
+    sample's ``valid`` says the label is unknown; the losses leave those pixels out). :attr:`preprocessing` is the record to store beside a
     trained model so inference repeats the pre-processing.
 
     Examples
@@ -121,7 +122,7 @@ class PatchDataset(Dataset):
         self.seed, self.epoch = int(seed), 0
         self.names = [s.name for s in samples]
         self._images = [median_filter(s.image, size=median).astype(np.float32, copy=False) for s in samples]
-        self._masks = [s.mask for s in samples]
+        self._masks = [s.target() for s in samples]
         self._stats = [normalization_stats(im, mode=self._mode) for im in self._images]
         if regions is not None:
             self.regions = _check_regions(regions, samples)

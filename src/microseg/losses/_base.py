@@ -5,6 +5,12 @@ Every loss in :mod:`microseg.losses` is a :class:`SegmentationLoss`: it is calle
 or a list of such tensors (side outputs of HED, RCF, DeepCrack, ...), and ``target`` a float
 tensor of the same shape with values in [0, 1]. Subclasses implement :meth:`_compute` for
 one tensor; the base class checks the inputs and reduces a list.
+
+Pixels whose target is :data:`~microseg._util.IGNORE_LABEL` (255: no EBSD data there, a
+fiducial) are left out of every loss: the base class sets their target to 0 and their
+logit to a confident 0 (-30), so they add nothing to the loss (< 1e-12 per pixel) and get
+no gradient, whatever the loss (pixel, Dice, topological, skeleton). Pixel-mean losses
+still divide by all pixels of the batch, so every valid pixel weighs the same.
 """
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from microseg._util import InputError
+from microseg._util import IGNORE_LABEL, InputError
 
 __all__ = ["SegmentationLoss", "check_positive"]
 
@@ -47,21 +53,36 @@ def _check_pair(pred: object, target: torch.Tensor, index: int | None) -> torch.
     return pred
 
 
-def _check_target(target: object) -> torch.Tensor:
+_IGNORED_LOGIT = -30.0
+
+
+def _check_target(target: object) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The target in [0, 1] and the mask of its valid pixels (None when all are valid)."""
     if not isinstance(target, torch.Tensor):
         raise TypeError(f"target must be a torch.Tensor; got {type(target).__name__}")
     if not target.is_floating_point():
         target = target.float()
     if target.ndim != 4:
         raise InputError(f"target must have shape (N, C, H, W); got shape {tuple(target.shape)}")
+    valid = None
     if target.numel():
+        ignored = target == IGNORE_LABEL
+        if bool(ignored.any()):
+            valid = ~ignored
+            target = torch.where(valid, target, torch.zeros_like(target))
         lo, hi = float(target.min()), float(target.max())
         if not (lo >= 0.0 and hi <= 1.0):  # also catches NaN
             raise InputError(
-                f"target values must lie in [0, 1] (1 = boundary / foreground); got range "
-                f"[{lo}, {hi}]"
+                f"target values must lie in [0, 1] (1 = boundary / foreground, "
+                f"{IGNORE_LABEL} = unknown); got range [{lo}, {hi}]"
             )
-    return target
+    return target, valid
+
+
+def _masked(logits: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
+    if valid is None:
+        return logits
+    return torch.where(valid, logits, torch.full_like(logits, _IGNORED_LOGIT))
 
 
 class SegmentationLoss(nn.Module):
@@ -87,9 +108,9 @@ class SegmentationLoss(nn.Module):
 
     def forward(self, pred: torch.Tensor | Sequence[torch.Tensor], target: torch.Tensor) -> torch.Tensor:
         """Loss of logits ``pred`` (tensor or list of tensors) against ``target``; a scalar."""
-        target = _check_target(target)
+        target, valid = _check_target(target)
         if isinstance(pred, torch.Tensor):
-            return self._compute(_check_pair(pred, target, None), target.to(pred.dtype))
+            return self._compute(_masked(_check_pair(pred, target, None), valid), target.to(pred.dtype))
         if not isinstance(pred, Sequence) or isinstance(pred, (str, bytes)) or len(pred) == 0:
             raise TypeError(
                 f"pred must be a tensor or a non-empty list of tensors; got {type(pred).__name__}"
@@ -101,7 +122,7 @@ class SegmentationLoss(nn.Module):
         weights = self.side_weights or (1.0,) * len(pred)
         total = None
         for i, (p, w) in enumerate(zip(pred, weights)):
-            term = w * self._compute(_check_pair(p, target, i), target.to(p.dtype))
+            term = w * self._compute(_masked(_check_pair(p, target, i), valid), target.to(p.dtype))
             total = term if total is None else total + term
         return total / sum(weights)
 

@@ -9,7 +9,9 @@ Lengths are in the units of ``spacing`` / ``pixel_size`` (1.0 = pixels).
   :func:`true_positive_rate`, :func:`true_negative_rate`, :func:`f1_score`,
   :func:`dice_score`, :func:`iou_score`
 - distance: :func:`hausdorff_distance` (``percentile=95`` for HD95),
-  :func:`mean_surface_distance`, :func:`boundary_f_score`
+  :func:`mean_surface_distance`, :func:`boundary_f_score` (and its poolable
+  :func:`boundary_match_counts`); every one takes ``mask=``, a validity mask outside
+  which no pixel counts
 - cluster: :func:`adjusted_rand_index`, :func:`variation_of_information`
 - grain: :func:`grain_count`, :func:`mean_ecd`, :func:`ecd_error`,
   :func:`grain_count_error`, :func:`mean_absolute_error`
@@ -19,7 +21,13 @@ Lengths are in the units of ``spacing`` / ``pixel_size`` (1.0 = pixels).
 from __future__ import annotations
 
 from microseg.metrics.cluster import adjusted_rand_index, variation_of_information
-from microseg.metrics.distance import boundary_f_score, hausdorff_distance, mean_surface_distance
+from microseg.metrics.distance import (
+    boundary_f_score,
+    boundary_match_counts,
+    hausdorff_distance,
+    mean_surface_distance,
+    scores_from_match_counts,
+)
 from microseg.metrics.evaluate import (
     BOUNDARY_KEYS,
     GRAIN_KEYS,
@@ -48,7 +56,8 @@ from microseg.metrics.topology import betti_error, betti_numbers
 __all__ = [
     "confusion_counts", "precision", "recall", "true_positive_rate", "true_negative_rate",
     "f1_score", "dice_score", "iou_score",
-    "hausdorff_distance", "mean_surface_distance", "boundary_f_score",
+    "hausdorff_distance", "mean_surface_distance", "boundary_f_score", "boundary_match_counts",
+    "scores_from_match_counts",
     "adjusted_rand_index", "variation_of_information",
     "grain_count", "mean_ecd", "ecd_error", "grain_count_error", "mean_absolute_error",
     "betti_numbers", "betti_error",

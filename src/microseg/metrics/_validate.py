@@ -61,6 +61,19 @@ def as_mask_pair(pred: object, truth: object, *, threshold: float | None = None
     return p, t
 
 
+def apply_mask(p: np.ndarray, t: np.ndarray, mask: object | None) -> tuple[np.ndarray, np.ndarray]:
+    """Keep only the pixels of ``p`` and ``t`` inside the validity ``mask`` (None: all).
+
+    Outside the mask nothing is known (e.g. no EBSD data there), so neither a predicted
+    nor a true pixel there counts.
+    """
+    if mask is None:
+        return p, t
+    m = as_mask(mask, "mask")
+    check_same_shape(p, m, ("pred", "mask"))
+    return p & m, t & m
+
+
 def as_labels(array: object, name: str) -> np.ndarray:
     """Return ``array`` as an integer label array (bool → 0/1; integral floats accepted)."""
     arr = np.asarray(array)

@@ -26,9 +26,10 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from microseg._util import InputError
-from microseg.metrics._validate import as_mask_pair, as_positive, as_spacing
+from microseg.metrics._validate import apply_mask, as_mask_pair, as_positive, as_spacing
 
-__all__ = ["hausdorff_distance", "mean_surface_distance", "boundary_f_score"]
+__all__ = ["hausdorff_distance", "mean_surface_distance", "boundary_f_score", "boundary_match_counts",
+           "scores_from_match_counts"]
 
 # Below this fraction of positive pixels (both maps together, per pixel of the array) a
 # k-d tree of the positive pixels is faster than a distance transform of the whole array
@@ -72,13 +73,15 @@ def directed_distances(p: np.ndarray, t: np.ndarray, spacing: tuple[float, ...],
 
 
 def _prepare(pred: object, truth: object, spacing: float | Sequence[float], surface: bool,
-             threshold: float | None) -> tuple[np.ndarray, np.ndarray, tuple[float, ...]]:
+             threshold: float | None, mask: object | None = None
+             ) -> tuple[np.ndarray, np.ndarray, tuple[float, ...]]:
     p, t = as_mask_pair(pred, truth, threshold=threshold)
     if p.ndim == 0:
         raise InputError("pred and truth must be arrays of at least one dimension; got scalars")
     sp = as_spacing(spacing, p.ndim)
     if surface:
         p, t = surface_pixels(p), surface_pixels(t)
+    p, t = apply_mask(p, t, mask)
     return p, t, sp
 
 
@@ -101,7 +104,8 @@ def reduce_distances(d: np.ndarray, percentile: float | None) -> float:
 
 def hausdorff_distance(pred: object, truth: object, *, percentile: float | None = None,
                        spacing: float | Sequence[float] = 1.0, directed: bool = False,
-                       surface: bool = False, threshold: float | None = None) -> float:
+                       surface: bool = False, threshold: float | None = None,
+                       mask: object | None = None) -> float:
     """Hausdorff distance between the positive pixels of two maps, or a percentile of it.
 
     Parameters
@@ -123,6 +127,9 @@ def hausdorff_distance(pred: object, truth: object, *, percentile: float | None 
         Compare the border pixels of filled masks instead of all positive pixels.
     threshold : float, optional
         Binarise probability maps as ``value >= threshold``.
+    mask : array_like of bool, optional
+        Validity mask of the same shape: only pixels inside it count (e.g. where an EBSD
+        map gave the truth); pixels outside are dropped from both maps.
 
     Returns
     -------
@@ -149,7 +156,7 @@ def hausdorff_distance(pred: object, truth: object, *, percentile: float | None 
     inf
     """
     q = _check_percentile(percentile)
-    distances = _pair_distances(pred, truth, spacing, surface, threshold, directed)
+    distances = _pair_distances(pred, truth, spacing, surface, threshold, directed, mask)
     if isinstance(distances, float):
         return distances
     d_pt, d_tp = distances
@@ -158,10 +165,10 @@ def hausdorff_distance(pred: object, truth: object, *, percentile: float | None 
     return max(reduce_distances(d_pt, q), reduce_distances(d_tp, q))
 
 
-def _pair_distances(pred, truth, spacing, surface, threshold, directed):
+def _pair_distances(pred, truth, spacing, surface, threshold, directed, mask=None):
     """Both directed distance arrays, or the defined value for empty maps: 0.0 when neither
     map has a positive pixel, ``inf`` when exactly one has none."""
-    p, t, sp = _prepare(pred, truth, spacing, surface, threshold)
+    p, t, sp = _prepare(pred, truth, spacing, surface, threshold, mask)
     has_p, has_t = bool(p.any()), bool(t.any())
     if not (has_p or has_t):
         return 0.0
@@ -172,7 +179,7 @@ def _pair_distances(pred, truth, spacing, surface, threshold, directed):
 
 def mean_surface_distance(pred: object, truth: object, *, spacing: float | Sequence[float] = 1.0,
                           directed: bool = False, surface: bool = False,
-                          threshold: float | None = None) -> float:
+                          threshold: float | None = None, mask: object | None = None) -> float:
     """Mean distance from the positive pixels of one map to the nearest of the other.
 
     The symmetric value (the average symmetric surface distance, ASSD) is the mean of
@@ -194,7 +201,7 @@ def mean_surface_distance(pred: object, truth: object, *, spacing: float | Seque
     >>> mean_surface_distance(a, b)
     2.0
     """
-    distances = _pair_distances(pred, truth, spacing, surface, threshold, directed)
+    distances = _pair_distances(pred, truth, spacing, surface, threshold, directed, mask)
     if isinstance(distances, float):
         return distances
     d_pt, d_tp = distances
@@ -213,8 +220,8 @@ def boundary_scores(d_pt: np.ndarray, d_tp: np.ndarray, tolerance: float) -> dic
 
 
 def boundary_f_score(pred: object, truth: object, *, tolerance: float = 2.0,
-                     spacing: float | Sequence[float] = 1.0, threshold: float | None = None
-                     ) -> dict[str, float]:
+                     spacing: float | Sequence[float] = 1.0, threshold: float | None = None,
+                     mask: object | None = None) -> dict[str, float]:
     """Boundary precision, recall and F-score with a distance tolerance.
 
     A predicted boundary pixel is correct when a true boundary pixel lies within
@@ -235,6 +242,8 @@ def boundary_f_score(pred: object, truth: object, *, tolerance: float = 2.0,
         Pixel size per axis.
     threshold : float, optional
         Binarise probability maps as ``value >= threshold``.
+    mask : array_like of bool, optional
+        Validity mask: only pixels inside it count (see :func:`hausdorff_distance`).
 
     Returns
     -------
@@ -250,12 +259,57 @@ def boundary_f_score(pred: object, truth: object, *, tolerance: float = 2.0,
     >>> boundary_f_score(p, t, tolerance=1.0)
     {'precision': 0.8888888888888888, 'recall': 1.0, 'f1': 0.9411764705882353}
     """
+    c = boundary_match_counts(pred, truth, tolerance=tolerance, spacing=spacing,
+                              threshold=threshold, mask=mask)
+    return scores_from_match_counts(c)
+
+
+def boundary_match_counts(pred: object, truth: object, *, tolerance: float = 2.0,
+                          spacing: float | Sequence[float] = 1.0, threshold: float | None = None,
+                          mask: object | None = None) -> dict[str, int]:
+    """The counts behind :func:`boundary_f_score`, to pool over many tiles or images.
+
+    Returns ``{"pred_matched", "pred", "truth_matched", "truth"}``: predicted pixels with
+    a true pixel within ``tolerance``, all predicted pixels, true pixels found, all true
+    pixels. Summed over the tiles of a validation area and passed to
+    :func:`scores_from_match_counts` they give the boundary F-score of the whole area
+    (each pixel weighs the same), not a mean of per-tile scores. Distances are measured
+    within each call, so a pixel near a tile edge sees only its own tile.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = np.zeros((8, 8), bool); t[4, :] = True
+    >>> p = np.zeros((8, 8), bool); p[5, :] = True; p[0, 0] = True
+    >>> boundary_match_counts(p, t, tolerance=1.0)
+    {'pred_matched': 8, 'pred': 9, 'truth_matched': 8, 'truth': 8}
+    """
     tol = as_positive(tolerance, "tolerance", allow_zero=True)
-    p, t, sp = _prepare(pred, truth, spacing, False, threshold)
-    has_p, has_t = bool(p.any()), bool(t.any())
-    if not (has_p or has_t):
-        return {"precision": 1.0, "recall": 1.0, "f1": 1.0}
-    if not (has_p and has_t):
-        return {"precision": 0.0, "recall": 0.0, "f1": 0.0}
+    p, t, sp = _prepare(pred, truth, spacing, False, threshold, mask)
+    n_p, n_t = int(np.count_nonzero(p)), int(np.count_nonzero(t))
+    if not (n_p and n_t):
+        return {"pred_matched": 0, "pred": n_p, "truth_matched": 0, "truth": n_t}
     d_pt, d_tp = directed_distances(p, t, sp)
-    return boundary_scores(d_pt, d_tp, tol)
+    limit = tol * (1.0 + _TOL_EPS) + _TOL_EPS
+    return {"pred_matched": int(np.count_nonzero(d_pt <= limit)), "pred": n_p,
+            "truth_matched": int(np.count_nonzero(d_tp <= limit)), "truth": n_t}
+
+
+def scores_from_match_counts(c: dict[str, int]) -> dict[str, float]:
+    """Boundary precision, recall and F1 from (pooled) :func:`boundary_match_counts`.
+
+    Same empty-map convention as :func:`boundary_f_score`: 1.0 when neither map has a
+    positive pixel, 0.0 when exactly one has none.
+
+    Examples
+    --------
+    >>> scores_from_match_counts({"pred_matched": 8, "pred": 10, "truth_matched": 9, "truth": 10})
+    {'precision': 0.8, 'recall': 0.9, 'f1': 0.8470588235294118}
+    """
+    if not (c["pred"] or c["truth"]):
+        return {"precision": 1.0, "recall": 1.0, "f1": 1.0}
+    if not (c["pred"] and c["truth"]):
+        return {"precision": 0.0, "recall": 0.0, "f1": 0.0}
+    prec, rec = c["pred_matched"] / c["pred"], c["truth_matched"] / c["truth"]
+    f1 = 2.0 * prec * rec / (prec + rec) if prec + rec > 0 else 0.0
+    return {"precision": float(prec), "recall": float(rec), "f1": float(f1)}

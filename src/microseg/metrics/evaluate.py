@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from microseg._util import InputError
-from microseg.metrics._validate import as_mask_pair, as_positive, as_spacing
+from microseg.metrics._validate import as_mask, as_mask_pair, as_positive, as_spacing, check_same_shape
 from microseg.metrics.cluster import ari_from_table, contingency, vi_from_table
 from microseg.metrics.distance import boundary_scores, directed_distances, reduce_distances
 from microseg.metrics.grain import mean_ecd_of, grain_label_pair, grain_sizes
@@ -43,8 +43,8 @@ def _distance_metrics(p: np.ndarray, t: np.ndarray, spacing: tuple[float, ...],
 
 
 def evaluate_boundaries(pred: object, truth: object, *, spacing: float | Sequence[float] = 1.0,
-                        tolerance: float = 2.0, threshold: float | None = None
-                        ) -> dict[str, float | int]:
+                        tolerance: float = 2.0, threshold: float | None = None,
+                        mask: object | None = None) -> dict[str, float | int]:
     """Pixel, distance and topology metrics of a boundary prediction, in one flat dict.
 
     Parameters
@@ -57,6 +57,9 @@ def evaluate_boundaries(pred: object, truth: object, *, spacing: float | Sequenc
         Matching distance of the boundary F-score (:func:`boundary_f_score`).
     threshold : float, optional
         Binarise probability maps as ``value >= threshold``.
+    mask : array_like of bool, optional
+        Validity mask (e.g. where the EBSD map covers the image): pixels outside it are
+        left out of every score, in both maps; the pixel scores count only pixels inside.
 
     Returns
     -------
@@ -89,7 +92,13 @@ def evaluate_boundaries(pred: object, truth: object, *, spacing: float | Sequenc
         raise InputError(f"pred and truth must be 2D (Y, X) or 3D (Z, Y, X); got shape {p.shape}")
     sp = as_spacing(spacing, p.ndim)
     tol = as_positive(tolerance, "tolerance", allow_zero=True)
-    s = scores_from_counts(counts_from_masks(p, t))
+    if mask is not None:
+        m = as_mask(mask, "mask")
+        check_same_shape(p, m, ("pred", "mask"))
+        p, t = p & m, t & m
+        s = scores_from_counts(counts_from_masks(p[m], t[m]))
+    else:
+        s = scores_from_counts(counts_from_masks(p, t))
     out: dict[str, float | int] = {
         "precision": s["precision"], "recall": s["recall"], "tpr": s["recall"], "tnr": s["tnr"],
         "f1": s["f1"], "dice": s["f1"], "iou": s["iou"],

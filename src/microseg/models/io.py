@@ -101,12 +101,29 @@ def save_model(model: SegmentationModel, folder: str | os.PathLike, *,
     Path
         The folder.
     """
-    if not isinstance(model, SegmentationModel):
-        raise InputError(f"save_model: expected a microseg SegmentationModel, got {type(model).__name__}")
     folder = Path(folder)
     weights_path, config_path = folder / WEIGHTS_NAME, folder / CONFIG_NAME
+    text = model_description(model, metadata)
     for path in (weights_path, config_path):
         check_output_path(path, force=force)
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
+    with atomic_path(weights_path, force=force) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": "pt", "arch": model.arch})
+    with atomic_path(config_path, force=force) as tmp:
+        tmp.write_text(text + "\n", encoding="utf-8")
+    return folder
+
+
+def model_description(model: SegmentationModel, metadata: Mapping[str, Any] | None = None) -> str:
+    """The text of ``model.json``: architecture, constructor options, channels, metadata.
+
+    Written by :func:`save_model`, and beside the weights of every training checkpoint
+    (``last/``), so that any saved weights can be loaded for prediction.
+    """
+    if not isinstance(model, SegmentationModel):
+        raise InputError(f"save_model: expected a microseg SegmentationModel, got {type(model).__name__}")
     doc = {
         "arch": model.arch,
         "options": model.config,
@@ -117,17 +134,9 @@ def save_model(model: SegmentationModel, folder: str | os.PathLike, *,
         "metadata": dict(metadata or {}),
     }
     try:
-        text = json.dumps(doc, indent=2, allow_nan=False)
+        return json.dumps(doc, indent=2, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InputError(f"save_model: metadata or options are not JSON-serialisable: {exc}") from exc
-    from safetensors.torch import save_file
-
-    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
-    with atomic_path(weights_path, force=force) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": "pt", "arch": model.arch})
-    with atomic_path(config_path, force=force) as tmp:
-        tmp.write_text(text + "\n", encoding="utf-8")
-    return folder
 
 
 def _read_config(path: Path) -> dict[str, Any]:

@@ -53,12 +53,13 @@ def test_column(data: DataConfig) -> str | None:
 
 def training_regions(samples: list, data: DataConfig, *, seed: int = 0) -> tuple[list, list]:
     """``(train_regions, val_regions)`` of :class:`~microseg.data.Region` for ``data.split``."""
-    from microseg.data import chip_grid, column_folds, random_patch_split, train_val_split
+    from microseg.data import chip_grid, column_folds, drop_uncovered, random_patch_split, train_val_split
     from microseg.data.splits import Region
 
     if data.split == "random":
         split = random_patch_split(samples, patch=data.patch, val_fraction=data.val_fraction, seed=seed)
-        return list(split.train), list(split.val)
+        return (drop_uncovered(split.train, samples, min_valid=data.min_valid),
+                drop_uncovered(split.val, samples, min_valid=data.min_valid))
     column = test_column(data) if data.split == "columns" else None
     regions = []
     for i, s in enumerate(samples):
@@ -69,7 +70,14 @@ def training_regions(samples: list, data: DataConfig, *, seed: int = 0) -> tuple
         if column is not None:
             chips = list(column_folds(chips, test_columns=(column,))[0].train_chips)
         regions += [Region(i, c.slices) for c in chips]
-    split = train_val_split(regions, val_fraction=data.val_fraction, seed=seed)
+    kept = drop_uncovered(regions, samples, min_valid=data.min_valid)
+    if len(kept) < len(regions):
+        logger.info("%d of %d chips hold less than %.0f%% known label (data.min_valid) and are left out",
+                    len(regions) - len(kept), len(regions), 100 * data.min_valid)
+    if not kept:
+        raise InputError(f"no chip has at least {data.min_valid:.0%} of its label known (valid.tif); "
+                         "lower data.min_valid or data.chip")
+    split = train_val_split(kept, val_fraction=data.val_fraction, seed=seed)
     return list(split.train), list(split.val)
 
 
@@ -125,6 +133,7 @@ def build_model(config: Config, *, init_from: Any = None):
 
     if init_from is not None:
         model, meta = models.load_model(init_from)
+        _check_init_matches(config, model, init_from)
         logger.info("initialised from %s (%s)", init_from, meta.get("arch", type(model).__name__))
         return model
     m = config.model
@@ -132,6 +141,33 @@ def build_model(config: Config, *, init_from: Any = None):
     if m.weights:
         _load_weights(model, m.weights)
     return model
+
+
+def _check_init_matches(config: Config, model: Any, init_from: Any) -> None:
+    """A ``model`` section that differs from the checkpoint's architecture is an error.
+
+    Fine-tuning keeps the saved network; a config left at the default ``model`` section
+    takes it as it is, but one that names another architecture or other options would be
+    silently ignored, so it is refused.
+    """
+    from microseg.train.config import ModelConfig
+
+    m = config.model
+    if m == ModelConfig():
+        return
+    wanted = {"arch": m.arch, "in_channels": m.in_channels, "classes": m.classes, **_model_options(config)}
+    have = {"arch": getattr(model, "arch", None), "in_channels": getattr(model, "in_channels", None),
+            "classes": getattr(model, "classes", None), **dict(getattr(model, "config", {}) or {})}
+    differ = [f"{k}: config {v!r}, checkpoint {have.get(k)!r}" for k, v in wanted.items()
+              if k in have and _plain(have[k]) != _plain(v)]
+    if differ:
+        raise InputError(f"train.init_from={init_from}: the config's model section differs from the "
+                         f"checkpoint ({'; '.join(differ)}); fine-tuning keeps the checkpoint's network, "
+                         "so drop the model section or make it match")
+
+
+def _plain(value: Any) -> Any:
+    return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else value
 
 
 def _load_weights(model: Any, path: str) -> None:

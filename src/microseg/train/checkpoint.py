@@ -92,10 +92,13 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], scalars: dict[str, An
 # ---------------------------------------------------------------------------- save / load
 def save_checkpoint(folder: str | os.PathLike, *, model: torch.nn.Module,
                     optimizer: torch.optim.Optimizer, state: dict[str, Any],
-                    scaler: Any = None) -> Path:
+                    scaler: Any = None, description: str | None = None) -> Path:
     """Write a resumable checkpoint to ``folder`` atomically (replacing an old one).
 
-    ``state`` is a JSON-able dict (epoch, step, schedule, ...). Returns ``folder``.
+    ``state`` is a JSON-able dict (epoch, step, schedule, ...). ``description`` is the text
+    of a ``model.json`` (:func:`microseg.models.io.model_description`): with it the
+    checkpoint is also a model folder that :func:`microseg.models.load_model` and
+    ``microseg predict`` read. Returns ``folder``.
     """
     from safetensors.torch import save_file
 
@@ -111,6 +114,8 @@ def save_checkpoint(folder: str | os.PathLike, *, model: torch.nn.Module,
         doc = {"format": FORMAT, **state, "optimizer": opt_scalars, "rng": rng_scalars,
                "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None}
         (tmp / STATE_FILE).write_text(json.dumps(doc, indent=1), encoding="utf-8")
+        if description is not None:
+            (tmp / "model.json").write_text(description + "\n", encoding="utf-8")
         swap_folder(tmp, folder)
     finally:
         if tmp.exists():

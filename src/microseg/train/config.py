@@ -47,6 +47,9 @@ class DataConfig:
     validation set (then all of ``pairs`` trains); ``positive`` picks the class of colour
     masks (:func:`microseg.data.load_samples`). ``normalize``: ``per_image``,
     ``minmax`` or ``none`` (:func:`microseg.data.normalize`), stored in ``model.json``.
+    ``min_valid``: chips and patches with less than this fraction of known label (a pair's
+    ``valid.tif``: EBSD coverage) neither train nor validate; inside the others the
+    unknown pixels are ignored by the loss and the validation metrics.
     """
 
     pairs: Any = "synthetic:se"
@@ -64,6 +67,7 @@ class DataConfig:
     median: int = 0
     target: str = "boundaries"
     pixel_size: float | None = None
+    min_valid: float = 0.5
     synthetic: dict = field(default_factory=dict)
 
 
@@ -253,6 +257,8 @@ def _check(cfg: Config) -> None:
     if t.step_size < 1 or t.val_every < 1 or t.patience < 0 or t.early_stop < 0:
         raise InputError("train.step_size and train.val_every must be >= 1, train.patience and "
                          "train.early_stop >= 0")
+    if not 0 <= cfg.data.min_valid <= 1:
+        raise InputError(f"data.min_valid must be in [0, 1]; got {cfg.data.min_valid}")
     if not 0 <= cfg.data.val_fraction < 1:
         raise InputError(f"data.val_fraction must be in [0, 1); got {cfg.data.val_fraction}")
     if cfg.data.patch < 8 or cfg.data.chip < 8:

@@ -100,10 +100,14 @@ def plan_folds(samples: list, config: Config) -> list[_FoldPlan]:
 
 
 def _fold_data(samples: list, plan: _FoldPlan, config: Config):
-    from microseg.data import PatchDataset, train_val_split
+    from microseg.data import PatchDataset, drop_uncovered, train_val_split
 
     d, seed = config.data, config.train.seed
-    split = train_val_split(plan.train_regions, val_fraction=d.val_fraction, seed=seed)
+    regions = drop_uncovered(plan.train_regions, samples, min_valid=d.min_valid)
+    if not regions:
+        raise InputError(f"{plan.name}: no training chip has at least {d.min_valid:.0%} of its label "
+                         "known (valid.tif); lower data.min_valid")
+    split = train_val_split(regions, val_fraction=d.val_fraction, seed=seed)
     common = {"patch": d.patch, "normalize": d.normalize or "none", "median": d.median, "seed": seed}
     train = PatchDataset(samples, regions=split.train, augment=tuple(d.augment),
                          crops_per_epoch=d.crops_per_epoch or None, **common)
@@ -112,27 +116,61 @@ def _fold_data(samples: list, plan: _FoldPlan, config: Config):
 
 
 def region_metrics(prob: np.ndarray, truth: np.ndarray, config: Config, *, pixel_size: float | None,
-                   threshold: float) -> dict[str, float]:
-    """F1, boundary F1, HD95, ARI and |Δ mean ECD| of one predicted region."""
+                   threshold: float, valid: np.ndarray | None = None) -> dict[str, float]:
+    """F1, boundary F1, HD95, ARI and |Δ mean ECD| of one predicted region.
+
+    With ``valid`` (where the label is known, e.g. the EBSD coverage) every score is taken
+    inside it only: pixel and boundary scores count no pixel outside, ARI compares the
+    grain labels inside, and the mean ECDs are over the grains that lie wholly inside
+    (grains touching the unknown area are cut by it, like grains at the image edge).
+    """
     from microseg.metrics import adjusted_rand_index, boundary_f_score, f1_score, hausdorff_distance
 
     mask = prob >= threshold
     t = truth.astype(bool)
-    out = {"f1": f1_score(mask, t), "bf_f1": boundary_f_score(mask, t, tolerance=config.train.tolerance)["f1"],
-           "hd95": hausdorff_distance(mask, t, percentile=95.0) if mask.any() and t.any() else math.inf}
-    pred_g, true_g = _grains(prob, config, pixel_size, threshold), _grains(t.astype(np.float32), config,
-                                                                            pixel_size, 0.5)
+    inside = np.ones(t.shape, bool) if valid is None else valid.astype(bool)
+    p_in, t_in = mask & inside, t & inside
+    out = {"f1": f1_score(mask[inside], t[inside]),
+           "bf_f1": boundary_f_score(mask, t, tolerance=config.train.tolerance, mask=inside)["f1"],
+           "hd95": hausdorff_distance(mask, t, percentile=95.0, mask=inside) if p_in.any() and t_in.any()
+           else math.inf}
+    pred_g = _grains(prob, config, pixel_size, threshold, inside)
+    true_g = _grains(t.astype(np.float32), config, pixel_size, 0.5, inside)
     if pred_g is None or true_g is None:
         out.update(ari=float("nan"), mae_ecd=float("nan"), ecd_pred=float("nan"),
                    ecd_true=float("nan") if true_g is None else true_g[1])
         return out
-    out["ari"] = float(adjusted_rand_index(pred_g[0], true_g[0]))
+    out["ari"] = float(adjusted_rand_index(pred_g[0][inside], true_g[0][inside]))
     out["ecd_pred"], out["ecd_true"] = pred_g[1], true_g[1]
     out["mae_ecd"] = abs(pred_g[1] - true_g[1])
+    out["n_grains_pred"], out["n_grains_true"] = pred_g[2], true_g[2]
     return out
 
 
-def _grains(prob: np.ndarray, config: Config, pixel_size: float | None, threshold: float):
+def grains_inside(labels: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """``labels`` with every grain that touches the unknown area (``~valid``) set to 0.
+
+    Examples
+    --------
+    >>> labels = np.array([[1, 1, 2, 2], [1, 1, 2, 2]], np.int32)
+    >>> valid = np.array([[1, 1, 1, 0], [1, 1, 1, 1]], bool)
+    >>> grains_inside(labels, valid).tolist()
+    [[1, 1, 0, 0], [1, 1, 0, 0]]
+    """
+    from scipy import ndimage
+
+    if valid.all():
+        return labels
+    near = ndimage.binary_dilation(~valid, structure=np.ones((3, 3), bool))
+    cut = np.unique(labels[near])
+    out = labels.copy()
+    out[np.isin(labels, cut[cut > 0])] = 0
+    return out
+
+
+def _grains(prob: np.ndarray, config: Config, pixel_size: float | None, threshold: float,
+            valid: np.ndarray | None = None):
+    from microseg.metrics import mean_ecd
     from microseg.report.grain_report import analyse_grains
 
     g = config.grains
@@ -143,8 +181,11 @@ def _grains(prob: np.ndarray, config: Config, pixel_size: float | None, threshol
     except InputError as exc:  # no grains at all
         logger.info("grain analysis failed: %s", exc)
         return None
-    key = "mean_ecd_um" if pixel_size else "mean_ecd_px"
-    return a.labels, float(a.summary[key])
+    labels = a.labels if valid is None else grains_inside(a.labels, valid)
+    n = int(np.unique(labels[labels > 0]).size)
+    if n == 0:
+        return None
+    return labels, float(mean_ecd(labels, pixel_size=pixel_size or 1.0)), n
 
 
 def _pool(rows: list[dict], weights: list[float]) -> dict[str, float]:
@@ -222,13 +263,21 @@ def cross_validate(config: Config, *, out_dir: str | os.PathLike, folds: Sequenc
             rows_s, cols_s = region.slices
             x = pre[region.sample][:, rows_s, cols_s]
             truth = samples[region.sample].mask[rows_s, cols_s]
+            valid = samples[region.sample].valid
+            valid = None if valid is None else valid[rows_s, cols_s]
+            n_known = truth.size if valid is None else int(valid.sum())
+            if n_known == 0:
+                logger.warning("%s: the test region of sample %s has no known label; not scored",
+                               plan.name, samples[region.sample].name)
+                continue
             probs = predict_probs(models, x, preprocess=False, device=config.train.device)
             own = probs[[mm.name for mm in models].index(m.name)]
-            rows.append(region_metrics(own, truth, config, pixel_size=pixel_size, threshold=thr))
+            rows.append(region_metrics(own, truth, config, pixel_size=pixel_size, threshold=thr, valid=valid))
             total = np.clip(probs.sum(axis=0), 0.0, 1.0)
-            ens_rows.append(region_metrics(total, truth, config, pixel_size=pixel_size, threshold=ens_thr))
-            weights.append(truth.size)
-            ens_w.append(truth.size)
+            ens_rows.append(region_metrics(total, truth, config, pixel_size=pixel_size, threshold=ens_thr,
+                                           valid=valid))
+            weights.append(n_known)
+            ens_w.append(n_known)
         fold_rows.append({"name": plan.name, "test": plan.test, "model_dir": str(out_dir / plan.name / "best"),
                           **_pool(rows, weights)})
     values = {c: np.array([r[c] for r in fold_rows], float) for c in TABLE_COLUMNS}

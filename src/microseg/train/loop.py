@@ -37,7 +37,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from microseg._util import InputError, look_up_option, progress as progress_bar, write_text_atomic
+from microseg._util import IGNORE_LABEL, InputError, look_up_option, progress as progress_bar, \
+    write_text_atomic
 from microseg.train._batching import batches as _batches, collate, final_output, steps_per_epoch
 from microseg.train.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint, swap_folder
 from microseg.train.config import Config, TrainConfig, write_config
@@ -160,17 +161,22 @@ def default_monitor(monitor: str, target: str) -> tuple[str, str]:
 def validate(model: torch.nn.Module, data: Any, loss_fn: Callable | None, *, device: torch.device,
              precision: str = "fp32", batch: int = 8, threshold: float = 0.5, tolerance: float = 2.0,
              target: str = "boundaries", channels_last: bool = False) -> dict[str, float]:
-    """Validation loss, pooled pixel F1 and IoU, and mean boundary F1 at ``tolerance`` px.
+    """Validation loss, pixel F1 and IoU, and boundary F1 at ``tolerance`` px, over the whole
+    validation area.
 
-    ``bf_f1`` is averaged over the validation items and only computed for boundary
-    targets (NaN for phase masks).
+    Every score pools its counts over all validation items (each pixel weighs the same; a
+    mean of per-patch scores would let a patch with three boundary pixels count as much
+    as one with three thousand), and pixels whose target is
+    :data:`~microseg._util.IGNORE_LABEL` (no EBSD data) count in none of them. ``bf_f1``
+    is computed only for boundary targets (NaN for phase masks).
     """
-    from microseg.metrics import boundary_f_score
+    from microseg.metrics import boundary_match_counts, scores_from_match_counts
 
     was_training = model.training
     model.eval()
     tp = fp = fn = 0
-    loss_sum, n_items, bf = 0.0, 0, []
+    loss_sum, n_items = 0.0, 0
+    bf = {"pred_matched": 0, "pred": 0, "truth_matched": 0, "truth": 0}
     try:
         for start in range(0, len(data), batch):
             x, y = collate([data[i] for i in range(start, min(len(data), start + batch))])
@@ -182,20 +188,25 @@ def validate(model: torch.nn.Module, data: Any, loss_fn: Callable | None, *, dev
             logits = logits.float()
             if loss_fn is not None:
                 loss_sum += float(loss_fn(logits, y)) * len(x)
-            pred = (torch.sigmoid(logits) >= threshold).cpu().numpy()[:, 0]
-            truth = (y >= 0.5).cpu().numpy()[:, 0]
+            y_np = y.cpu().numpy()[:, 0]
+            known = y_np != IGNORE_LABEL
+            pred = (torch.sigmoid(logits) >= threshold).cpu().numpy()[:, 0] & known
+            truth = (y_np >= 0.5) & known
             tp += int(np.count_nonzero(pred & truth))
             fp += int(np.count_nonzero(pred & ~truth))
             fn += int(np.count_nonzero(~pred & truth))
             n_items += len(x)
             if target == "boundaries":
-                bf += [boundary_f_score(p, t, tolerance=tolerance)["f1"] for p, t in zip(pred, truth)]
+                for p, t, k in zip(pred, truth, known):
+                    c = boundary_match_counts(p, t, tolerance=tolerance, mask=k)
+                    bf = {key: bf[key] + c[key] for key in bf}
     finally:
         model.train(was_training)
     f1 = 2 * tp / (2 * tp + fp + fn) if (2 * tp + fp + fn) else 1.0
     iou = tp / (tp + fp + fn) if (tp + fp + fn) else 1.0
     return {"val_loss": loss_sum / max(n_items, 1) if loss_fn is not None else float("nan"),
-            "f1": float(f1), "iou": float(iou), "bf_f1": float(np.mean(bf)) if bf else float("nan")}
+            "f1": float(f1), "iou": float(iou),
+            "bf_f1": scores_from_match_counts(bf)["f1"] if target == "boundaries" and n_items else float("nan")}
 
 
 # ------------------------------------------------------------------------------ outputs
@@ -242,6 +253,19 @@ def _save_best(save: Callable, model: torch.nn.Module, folder: Path, metadata: d
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _last_description(model: torch.nn.Module, metadata: dict, state: TrainState) -> str | None:
+    """``model.json`` of the last checkpoint (None for models that are not microseg's)."""
+    from microseg.models import SegmentationModel
+    from microseg.models.io import model_description
+
+    if not isinstance(model, SegmentationModel):
+        return None
+    metrics = {k: v for k, v in (state.history[-1] if state.history else {}).items()
+               if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
+    return model_description(model, {**metadata, "epoch": state.epoch, "step": state.step,
+                                     "metrics": metrics, "checkpoint": "last"})
 
 
 def _is_channels_last(model: torch.nn.Module) -> bool:
@@ -335,7 +359,8 @@ def _run(model, loss_fn, train_data, val_data, t: TrainConfig, out_dir: Path, de
     def checkpoint() -> None:
         save_checkpoint(last_dir, model=model, optimizer=optimizer, scaler=scaler,
                         state={"epoch": state.epoch, "step": state.step, "loop": asdict(state),
-                               "schedule": schedule.state_dict(), "monitor": monitor})
+                               "schedule": schedule.state_dict(), "monitor": monitor},
+                        description=_last_description(model, metadata, state))
 
     model.train()
     while state.epoch < t.epochs and not state.stop:
