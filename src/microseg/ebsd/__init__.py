@@ -3,7 +3,9 @@
 Crystallography comes from :mod:`orix` (symmetry operators, quaternion products, CSL
 equivalents, IPF colour keys); the kernels are vectorised numpy over all neighbour pairs.
 
-- :func:`clean_ebsd`: quality thresholds, filling of non-indexed points
+- :func:`clean_ebsd`: quality thresholds, filling of non-indexed points; the lab clean-up
+  :func:`lab_cleanup` (quality, :func:`remove_wild_spikes`, :func:`merge_small_grains`,
+  bounded fill)
 - :func:`neighbour_misorientation` -> :class:`NeighbourMisorientation` (disorientation
   angle and CSL deviation per neighbour edge)
 - :func:`classify_boundaries` -> :class:`BoundaryEdges` (0 none, 1 HAGB, 2 LAGB, 3 Σ3,
@@ -16,6 +18,9 @@ equivalents, IPF colour keys); the kernels are vectorised numpy over all neighbo
 """
 from __future__ import annotations
 
+from microseg.ebsd._cleanup import (
+    CLEANUP_MODES, auto_quality, lab_cleanup, merge_small_grains, remove_wild_spikes,
+)
 from microseg.ebsd._orientation import CSL
 from microseg.ebsd.boundaries import (
     CLASS_NAMES, HAGB, LAGB, NONE, PHASE, SIGMA3, BoundaryEdges, boundary_summary, classify_boundaries,
@@ -34,7 +39,8 @@ from microseg.ebsd.raster import (
 __all__ = [
     "CSL", "CLASS_NAMES", "CLASS_PRIORITY", "BOUNDARY_COLORS", "NONE", "HAGB", "LAGB", "SIGMA3", "PHASE",
     "BoundaryEdges", "BoundaryRaster", "NeighbourMisorientation",
-    "clean_ebsd", "merge_phases", "neighbour_misorientation", "classify_boundaries", "boundary_summary",
+    "clean_ebsd", "merge_phases", "lab_cleanup", "remove_wild_spikes", "merge_small_grains",
+    "auto_quality", "CLEANUP_MODES", "neighbour_misorientation", "classify_boundaries", "boundary_summary",
     "reconstruct_grains", "grain_table", "segment_cells", "kernel_average_misorientation",
     "pair_classes", "boundaries_from_cells", "rasterize_cells", "boundary_raster",
     "ipf_map", "plot_ebsd",

@@ -87,6 +87,20 @@ def _fill_pass(m: EBSDMap, phase: np.ndarray, q: np.ndarray, fillable: np.ndarra
     return int(targets.size)
 
 
+def _fill_points(m: EBSDMap, phase: np.ndarray, q: np.ndarray, fillable: np.ndarray,
+                 max_iterations: int) -> tuple[int, int]:
+    """Fill the non-indexed points of ``fillable`` (Y, X) in place (``phase`` (Y, X)
+    contiguous, ``q`` (Y*X, 4)); return the number filled and the passes that filled any."""
+    phase_flat, nbrs = phase.ravel(), _neighbours(m.shape, m.grid)
+    filled = passes = 0
+    for _ in range(max_iterations):
+        done = _fill_pass(m, phase_flat, q, fillable.ravel(), nbrs)
+        if done == 0:
+            break
+        filled, passes = filled + done, passes + 1
+    return filled, passes
+
+
 def _fill(m: EBSDMap, phase: np.ndarray, q: np.ndarray, max_iterations: int,
           max_hole: int | None) -> tuple[int, int]:
     """Fill non-indexed points in place (``phase`` (Y, X), ``q`` (Y*X, 4)); return the
@@ -98,14 +112,7 @@ def _fill(m: EBSDMap, phase: np.ndarray, q: np.ndarray, max_iterations: int,
         lab, n = ndimage.label(holes, structure=structure)
         size = np.bincount(lab.ravel(), minlength=n + 1)
         fillable &= size[lab] <= max_hole
-    phase_flat, nbrs = phase.ravel(), _neighbours(m.shape, m.grid)
-    filled = passes = 0
-    for _ in range(max_iterations):
-        done = _fill_pass(m, phase_flat, q, fillable.ravel(), nbrs)
-        if done == 0:
-            break
-        filled, passes = filled + done, passes + 1
-    return filled, passes
+    return _fill_points(m, phase, q, fillable, max_iterations)
 
 
 def clean_ebsd(m: EBSDMap, *, min_quality: dict[str, float] | None = None,
