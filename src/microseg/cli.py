@@ -128,8 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
              "fiducials.csv has a header and the columns x_um, y_um, col, row: a point in the EBSD\n"
              "frame (µm from the first EBSD point) and the same point in the image (px from the\n"
              "top-left pixel centre). Registration is then refined automatically (global affine,\n"
-             "then a smooth drift field); meta.json records the transform, residuals, drift and\n"
-             "alignment scores before/after. Check overlay.png at a glance.")
+             "then a smooth drift field); meta.json records the clean-up, transform, residuals,\n"
+             "drift and alignment scores before/after. valid.tif marks where the label is known\n"
+             "(EBSD field, indexed points, away from fiducials): training and scoring ignore the\n"
+             "rest. Check overlay.png at a glance (the unknown area is dimmed).")
     p.add_argument("ebsd", type=Path, help="EBSD map (.ang, .ctf, .h5oina, EDAX .h5)")
     p.add_argument("--image", type=Path, required=True, help="SEM image of the same area")
     p.add_argument("--points", type=Path, default=None, help="landmark pairs CSV (x_um, y_um, col, row)")
@@ -140,6 +142,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-refine", dest="refine", action="store_false",
                    help="use the landmark transform as it is (the baseline)")
     p.add_argument("--no-drift", dest="drift", action="store_false", help="refine the global affine only")
+    p.add_argument("--no-crop", dest="crop", action="store_false",
+                   help="keep the whole image frame (default: crop the pair to the largest rectangle "
+                        "the EBSD map covers, as seed 000 does)")
+    p.add_argument("--fiducial-radius", type=float, default=1.0, metavar="UM",
+                   help="pixels within this many µm of a landmark are left out of valid.tif (default 1.0)")
+    p.add_argument("--clean", choices=["lab", "none"], default="lab",
+                   help="EBSD clean-up before the boundaries are drawn: lab (default) = quality threshold "
+                        "where the file has one (CI >= 0.1, MAD <= 1.0), wild-spike removal, merge of "
+                        "grains below --min-grain-size points, bounded fill; none = only what you ask")
+    p.add_argument("--min-grain-size", type=int, default=5, help="with --clean lab: smallest grain kept (points)")
     _add_ebsd_options(p, fill=True)
     _add_output(p)
 

@@ -202,18 +202,28 @@ def cmd_labels(args: argparse.Namespace) -> None:
     _check_outputs(out, list(PAIR_FILES), args.force)
     options = _ebsd_options(args)
     del options["max_quality"], options["merge_phases"]
+    if options["min_quality"] is None:
+        options["min_quality"] = "auto"
     landmarks = read_landmarks(args.points) if args.points else None
     image = read_image(args.image, pixel_size=args.pixel_size)
     ebsd = read_ebsd(args.ebsd)
     pair = make_training_pair(ebsd, image, landmarks=landmarks, transform_kind=args.transform,
                               tilt_deg=args.tilt, refine=args.refine, drift=args.drift, progress=True,
-                              **options)
+                              cleanup=args.clean, min_grain_size=args.min_grain_size, crop=args.crop,
+                              fiducial_radius_um=args.fiducial_radius, **options)
     sources = {"ebsd": args.ebsd, "image": args.image, **({"points": args.points} if args.points else {})}
     write_training_pair(pair, out, sources=sources, force=args.force)
     reg = pair.meta["registration"]
     print(f"{args.ebsd} -> {args.image}: alignment score {reg.get('score_before', float('nan')):.3f} -> "
           f"{reg.get('score_after', float('nan')):.3f}; boundaries on {pair.meta['boundary_fraction']:.1%} "
-          f"of the pixels; EBSD covers {pair.meta['ebsd_coverage']:.1%} of the image")
+          f"of the pixels; EBSD covers {pair.meta['ebsd_coverage']:.1%} of the pair"
+          + (f" (cropped to the common area {pair.image.data.shape[1]} × {pair.image.data.shape[0]} px)"
+             if pair.meta.get("crop") else ""))
+    c = pair.meta["clean_up"]
+    if c.get("mode") == "lab" and "counts" in c:
+        n = c["counts"]
+        print(f"EBSD clean-up ({', '.join(n.get('steps', []))}): {n.get('removed', 0)} points removed, "
+              f"{n.get('filled', 0)} filled, {n.get('not_indexed', 0)} left non-indexed (--clean none to skip)")
     print(f"wrote {out}/ ({', '.join(PAIR_FILES)})")
 
 

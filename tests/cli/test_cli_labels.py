@@ -30,8 +30,11 @@ def pair_files(tmp_path_factory):
 def _distance(folder, pair):
     boundaries = tifffile.imread(folder / "boundaries.tif")
     inside = tifffile.imread(folder / "cells.tif") > 0
-    truth = pair.poly.boundaries * inside
-    return boundary_distance(boundaries, truth)
+    crop = json.loads((folder / "meta.json").read_text())["crop"]
+    truth = pair.poly.boundaries
+    if crop is not None:
+        truth = truth[slice(*crop["rows"]), slice(*crop["cols"])]
+    return boundary_distance(boundaries, truth * inside)
 
 
 def test_labels_registers_ebsd_boundaries_onto_the_sem_image(pair_files, tmp_path, capsys):
@@ -56,6 +59,21 @@ def test_labels_registers_ebsd_boundaries_onto_the_sem_image(pair_files, tmp_pat
     assert set(np.unique(classes[boundaries > 0])) <= {1, 2, 3}
     assert np.array_equal(classes > 0, boundaries > 0)
     assert (refined / "overlay.png").stat().st_size > 10_000
+    # the pair is cropped to the common area and knows where its label is valid
+    valid = tifffile.imread(refined / "valid.tif").astype(bool)
+    assert valid.shape == boundaries.shape and valid.mean() > 0.9
+    crop = meta["crop"]
+    assert crop["of_shape"] == [320, 320] and boundaries.shape == (crop["rows"][1] - crop["rows"][0],
+                                                                   crop["cols"][1] - crop["cols"][0])
+    assert meta["clean_up"]["mode"] == "lab" and "spikes" in meta["clean_up"]["counts"]["steps"]
+    for c, r in pair.landmarks.dst_px:                       # fiducials are not valid
+        rr, cc = int(round(r)) - crop["rows"][0], int(round(c)) - crop["cols"][0]
+        if 0 <= rr < valid.shape[0] and 0 <= cc < valid.shape[1]:
+            assert not valid[rr, cc]
+    whole = tmp_path / "whole"
+    assert main(["labels", *common, "--no-crop", "--clean", "none", "-o", str(whole)]) == 0
+    assert tifffile.imread(whole / "boundaries.tif").shape == (320, 320)
+    assert json.loads((whole / "meta.json").read_text())["crop"] is None
 
 
 def test_labels_refuses_bad_landmarks_and_overwrites(pair_files, tmp_path, capsys):

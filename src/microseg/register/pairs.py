@@ -8,6 +8,7 @@ and ``write_training_pair`` writes the pair folder of DESIGN.md: ``image.tif``,
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from microseg._util import InputError, check_output_path
+from microseg._util import InputError, check_output_path, look_up_option
 from microseg.io import EBSDMap, Image
 from microseg.register._landmarks import Landmarks
 from microseg.register._transform import LandmarkTransform, estimate_transform, tilt_correction
@@ -24,7 +25,8 @@ from microseg.register._warp import Registration
 
 log = logging.getLogger(__name__)
 
-PAIR_FILES = ("image.tif", "boundaries.tif", "classes.tif", "cells.tif", "meta.json", "overlay.png")
+PAIR_FILES = ("image.tif", "boundaries.tif", "classes.tif", "cells.tif", "valid.tif", "meta.json",
+              "overlay.png")
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,78 @@ class TrainingPair:
     valid: np.ndarray
     registration: Registration
     meta: dict[str, Any] = field(default_factory=dict)
+
+
+def common_area(valid: np.ndarray, *, max_cells: int = 512) -> tuple[slice, slice]:
+    """The largest axis-aligned rectangle wholly inside ``valid`` (seed 000's common area).
+
+    Seed 000 crops every registered SEM-EBSD pair to the area both cover (1792 × 1280 px)
+    before cutting chips. The search runs on a grid of at most ``max_cells`` cells per side
+    in which a cell counts only when every pixel in it is valid, so the rectangle found
+    always lies inside ``valid`` (it may be up to one cell smaller than the exact optimum).
+
+    Returns
+    -------
+    (slice, slice)
+        ``(rows, cols)`` of the rectangle in ``valid``.
+
+    Examples
+    --------
+    >>> v = np.zeros((10, 12), bool); v[2:9, 1:11] = True; v[2, 1] = False
+    >>> common_area(v)
+    (slice(2, 9, None), slice(2, 11, None))
+    """
+    valid = np.asarray(valid, bool)
+    if valid.ndim != 2 or not valid.any():
+        raise InputError("common_area: valid must be a 2D mask with at least one valid pixel")
+    h, w = valid.shape
+    f = max(1, int(np.ceil(max(h, w) / max_cells)))
+    hc, wc = -(-h // f), -(-w // f)
+    padded = np.zeros((hc * f, wc * f), bool)
+    padded[:h, :w] = valid
+    cells = padded.reshape(hc, f, wc, f).all(axis=(1, 3))
+    best, where = 0, (0, 0, 0, 0)
+    heights = np.zeros(wc, int)
+    for r in range(hc):
+        heights = np.where(cells[r], heights + 1, 0)
+        stack: list[int] = []
+        for c in range(wc + 1):
+            height = heights[c] if c < wc else 0
+            while stack and heights[stack[-1]] >= height:
+                top = stack.pop()
+                left = stack[-1] + 1 if stack else 0
+                area = int(heights[top]) * (c - left)
+                if area > best:
+                    best, where = area, (r - int(heights[top]) + 1, r + 1, left, c)
+            stack.append(c)
+    if best == 0:  # no cell wholly valid: fall back to the bounding box of single pixels
+        return common_area(valid, max_cells=max(h, w))
+    r0, r1, c0, c1 = where
+    return slice(r0 * f, min(r1 * f, h)), slice(c0 * f, min(c1 * f, w))
+
+
+def fiducial_mask(shape: tuple[int, int], landmarks: Landmarks | None, radius_px: float) -> np.ndarray:
+    """True within ``radius_px`` of every landmark's image position (the fiducial marks).
+
+    A Pt fiducial or a FIB-milled cross shows in the SEM image but is no microstructure:
+    its pixels are left out of training and scoring.
+
+    Examples
+    --------
+    >>> lm = Landmarks([[0, 0], [1, 0], [0, 1]], [[2, 2], [7, 2], [2, 7]])
+    >>> int(fiducial_mask((10, 10), lm, 1.0).sum())
+    15
+    """
+    out = np.zeros(shape, bool)
+    if landmarks is None or radius_px <= 0:
+        return out
+    rows, cols = np.ogrid[:shape[0], :shape[1]]
+    for c, r in landmarks.dst_px:
+        r0, r1 = max(0, int(r - radius_px) - 1), min(shape[0], int(r + radius_px) + 2)
+        c0, c1 = max(0, int(c - radius_px) - 1), min(shape[1], int(c + radius_px) + 2)
+        if r0 < r1 and c0 < c1:
+            out[r0:r1, c0:c1] |= (rows[r0:r1] - r) ** 2 + (cols[:, c0:c1] - c) ** 2 <= radius_px ** 2
+    return out
 
 
 def file_sha256(path: str | Path) -> str:
@@ -109,9 +183,11 @@ def _square_cells(m: EBSDMap, cells: np.ndarray) -> np.ndarray:
 
 def make_training_pair(ebsd: EBSDMap, image: Image, *, landmarks: Landmarks | None = None,
                        transform_kind: str = "affine", tilt_deg: float | None = None,
-                       min_quality: dict[str, float] | None = None, fill: bool = True,
-                       max_hole: int | None = 50, lagb: float = 2.0, hagb: float = 15.0,
+                       cleanup: str = "lab", min_quality: dict[str, float] | str | None = "auto",
+                       fill: bool = True, max_hole: int | None = 50, min_grain_size: int = 5,
+                       lagb: float = 2.0, hagb: float = 15.0,
                        csl: tuple[str, ...] = ("3",), refine: bool = True, drift: bool = True,
+                       crop: bool = True, fiducial_radius_um: float = 1.0,
                        progress: bool = False) -> TrainingPair:
     """EBSD map + SEM image → the image with its registered boundary label.
 
@@ -128,22 +204,48 @@ def make_training_pair(ebsd: EBSDMap, image: Image, *, landmarks: Landmarks | No
         Model fitted to the landmarks.
     tilt_deg : float, optional
         Sample tilt of the SEM image (e.g. 70 for an image taken in the EBSD geometry).
-    min_quality, fill, max_hole
-        EBSD clean-up (:func:`microseg.ebsd.clean_ebsd`): quality thresholds, neighbour
-        filling of non-indexed points, largest hole filled.
+    cleanup : {"lab", "none"}
+        ``"lab"`` (default) cleans as a lab does before reconstructing boundaries
+        (:func:`microseg.ebsd.lab_cleanup`): quality threshold where the file has one
+        (``min_quality="auto"``: CI ≥ 0.1 for EDAX, MAD ≤ 1.0 for Oxford), wild-spike removal,
+        merge of grains below ``min_grain_size`` points, bounded neighbour fill. Without it
+        misindexed points draw closed loops of false boundary into the label. ``"none"``
+        applies only ``min_quality`` (a dict) and ``fill`` (:func:`microseg.ebsd.clean_ebsd`).
+        What was done is recorded in ``meta["clean_up"]``.
+    min_quality, fill, max_hole, min_grain_size
+        Quality thresholds (``"auto"``, a dict such as ``{"ci": 0.1}``, or None), neighbour
+        filling of non-indexed points, largest hole filled (points), smallest grain kept.
     lagb, hagb, csl
         Boundary classes (seed defaults: walls ≤ 2° excluded, HAGB > 15°, Σ3 by Brandon).
     refine, drift
         Automatic refinement (global affine, then a smooth drift field).
+    crop : bool
+        Crop the pair to the largest rectangle the EBSD map covers (:func:`common_area`),
+        as seed 000 does before cutting chips; ``meta["crop"]`` says where it lies in the
+        image. Without it the pair keeps the image's frame.
+    fiducial_radius_um : float
+        Pixels within this distance of a landmark (a fiducial mark) are not valid; 0 keeps
+        them. Without a pixel size the radius is taken as 25 px per µm.
     progress : bool
         Log the steps.
+
+    Notes
+    -----
+    ``valid`` (written as ``valid.tif``) is True where the label is known: inside the EBSD
+    field after warping, on indexed points (those left non-indexed after clean-up have no
+    cell), away from fiducials. Training and every metric ignore the rest.
     """
     from microseg import ebsd as E
     from microseg.register import refine_registration, warp_cells
 
     steps = ["clean", "classify", "register", "warp"]
     say = log.info if progress else log.debug
-    m = E.clean_ebsd(ebsd, min_quality=min_quality, fill=fill, max_hole=max_hole) if (fill or min_quality) else ebsd
+    if look_up_option(cleanup, ("lab", "none"), what="cleanup") == "lab":
+        m = E.lab_cleanup(ebsd, min_quality=min_quality, fill=fill, max_hole=max_hole if fill else None,
+                          min_grain_size=min_grain_size, lagb=lagb)
+    else:
+        limits = None if min_quality in (None, "auto", "none") else min_quality
+        m = E.clean_ebsd(ebsd, min_quality=limits, fill=fill, max_hole=max_hole) if (fill or limits) else ebsd
     say("1/%d %s: %.1f%% indexed", len(steps), steps[0], 100 * float(m.indexed.mean()))
     edges = E.classify_boundaries(m, lagb=lagb, hagb=hagb, csl=tuple(csl))
     cells = E.segment_cells(m, lagb=lagb, edges=edges)
@@ -165,12 +267,29 @@ def make_training_pair(ebsd: EBSDMap, image: Image, *, landmarks: Landmarks | No
     if not valid.any():
         raise InputError("the EBSD map does not overlap the image after registration; check the "
                          "landmarks (--points) or the pixel size")
+    radius_px = fiducial_radius_um / image.pixel_size if image.pixel_size else 25.0 * fiducial_radius_um
+    valid &= ~fiducial_mask(valid.shape, landmarks, radius_px)
+    crop_info = None
+    if crop:
+        from scipy import ndimage
+
+        rows, cols = common_area(ndimage.binary_fill_holes(warped > 0))
+        crop_info = {"rows": [rows.start, rows.stop], "cols": [cols.start, cols.stop],
+                     "of_shape": list(valid.shape)}
+        image = dataclasses.replace(image, data=image.data[rows, cols])
+        boundaries, classes, warped, valid = (a[rows, cols] for a in (boundaries, classes, warped, valid))
+        say("crop to the common area: rows %d-%d, cols %d-%d of %d × %d", rows.start, rows.stop,
+            cols.start, cols.stop, *crop_info["of_shape"])
     meta = _meta(m, image, start, reg, boundaries, classes, valid,
-                 {"min_quality": min_quality, "fill": fill, "max_hole": max_hole if fill else None},
+                 {"mode": cleanup, "min_quality": min_quality, "fill": fill,
+                  "max_hole": max_hole if fill else None, "min_grain_size": min_grain_size if cleanup == "lab" else None},
                  {"lagb_deg": lagb, "hagb_deg": hagb, "csl": list(csl), "walls_excluded_below_deg": lagb,
                   "sigma_tolerance": "Brandon 15°/√Σ"},
                  {"landmarks": len(landmarks) if landmarks is not None else 0, "kind": transform_kind,
                   "tilt_deg": tilt_deg, "refine": refine, "drift": drift})
+    meta["crop"] = crop_info
+    meta["valid"] = {"fraction": float(valid.mean()), "fiducial_radius_px": float(radius_px) if landmarks else 0.0,
+                     "meaning": "1 = label known (EBSD field, indexed, away from fiducials)"}
     say("4/%d %s: %.2f%% boundary pixels over %.1f%% of the image", len(steps), steps[3],
         100 * meta["boundary_fraction"], 100 * meta["ebsd_coverage"])
     return TrainingPair(image, boundaries, classes, warped, valid, reg, meta)
@@ -203,8 +322,9 @@ def _meta(m, image, start, reg, boundaries, classes, valid, clean, thresholds, r
 def write_training_pair(pair: TrainingPair, out: str | Path, *, sources: dict[str, str | Path] | None = None,
                         force: bool = False) -> Path:
     """Write the pair folder of DESIGN.md: ``image.tif`` (with pixel size), ``boundaries.tif``,
-    ``classes.tif``, ``cells.tif``, ``meta.json`` (with the sources' SHA-256) and
-    ``overlay.png`` (boundaries by class over the image, for a person to check)."""
+    ``classes.tif``, ``cells.tif``, ``valid.tif`` (1 = label known), ``meta.json`` (with the
+    sources' SHA-256) and ``overlay.png`` (boundaries by class over the image, the unknown
+    area dimmed, for a person to check)."""
     from microseg.commands import write_json
     from microseg.io import write_image, write_labels
     from microseg.report.figures import boundary_overlay, class_colours, plot_segmentation, save_figure
@@ -218,12 +338,14 @@ def write_training_pair(pair: TrainingPair, out: str | Path, *, sources: dict[st
     write_image(out / "boundaries.tif", pair.boundaries, pixel_size=pair.image.pixel_size, force=force)
     write_image(out / "classes.tif", pair.classes, pixel_size=pair.image.pixel_size, force=force)
     write_labels(out / "cells.tif", pair.cells, force=force)
+    write_image(out / "valid.tif", pair.valid.astype(np.uint8), pixel_size=pair.image.pixel_size, force=force)
     write_json(out / "meta.json", meta, force=force)
     grey = _grey(pair.image)
     overlay = boundary_overlay(grey, np.zeros_like(pair.boundaries))
     drawn = pair.boundaries > 0
     overlay[drawn] = class_colours(pair.classes)[drawn] * 0.9 + 0.1
     overlay[drawn & (pair.classes == 1)] = (0.1, 0.9, 1.0)  # HAGB cyan on grey
+    overlay[~pair.valid] *= 0.35                             # no label there
     fig = plot_segmentation({"SEM image": grey, "EBSD boundaries registered (HAGB cyan, LAGB yellow, Σ3 red)":
                              overlay}, ncols=2)
     save_figure(fig, out / "overlay.png", force=force)
