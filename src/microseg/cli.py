@@ -78,17 +78,25 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output(p)
 
     p = _sub(subs, "segment", c.cmd_segment, "segment images or stacks with a classical method "
-             "(Otsu, Sauvola); writes probability and mask maps",
-             "examples:\n  microseg segment image.tif --method sauvola --window-size 41 -o seg/\n"
+             "(Otsu, Sauvola; ridge and gradient boundary detectors); writes probability and mask maps",
+             "examples:\n  microseg segment image.tif --method ridge -o seg/           # grain-boundary grooves (SE)\n"
+             "  microseg segment bse.tif --method gradient -o seg/          # contrast steps (BSE channeling)\n"
+             "  microseg segment image.tif --method sauvola --window-size 41 -o seg/\n"
              "  microseg segment stack.tif --method otsu --polarity bright -o seg/   # per slice,"
              " plus phase fraction per slice")
     p.add_argument("images", nargs="+", type=Path, help="image files (2D) or stacks (multi-page TIFF)")
-    p.add_argument("--method", default="sauvola", help="otsu | sauvola")
-    p.add_argument("--polarity", default="dark", choices=["dark", "bright"],
-                   help="which side of the threshold is the target: dark (boundary grooves, pores) or bright")
+    p.add_argument("--method", default="sauvola",
+                   help="otsu | sauvola (intensity thresholds: phases, pores) | ridge (Sato ridges + "
+                        "hysteresis: boundary grooves) | gradient (Sobel + hysteresis: contrast steps)")
+    p.add_argument("--polarity", default="dark", choices=["dark", "bright", "both"],
+                   help="which side of the threshold is the target: dark (boundary grooves, pores) or "
+                        "bright; ridge also takes both")
+    p.add_argument("--sigmas", type=float, nargs="+", default=None,
+                   help="ridge/gradient filter scales in px (ridge default 1.5, gradient 1.0)")
     p.add_argument("--window-size", type=int, default=None, help="Sauvola window in px (default 25)")
     p.add_argument("--k", type=float, default=None, help="Sauvola k (default 0.2)")
     p.add_argument("--sigma", type=float, default=None, help="Gaussian pre-filter in px (Sauvola default 1)")
+    p.add_argument("--thin", action="store_true", help="ridge/gradient: thin the mask to 1-px lines")
     p.add_argument("--pixel-size", type=float, default=None,
                    help="µm per pixel, stored with the outputs (default: read from the file)")
     _add_output(p)
@@ -206,13 +214,18 @@ def _add_learning_commands(subs, c) -> None:
              "examples:\n  microseg predict runs/unet/best --image sem.tif -o pred/\n"
              "  microseg predict runs/cv/fold1/best runs/cv/fold2/best runs/cv/fold3/best --image *.tif -o pred/\n\n"
              "writes <stem>_prob.tif (mean probability, with the pixel size), <stem>_mask.tif\n"
-             "(mean >= --threshold) and, with several models, <stem>_spread.tif (per-pixel std)")
+             "(mean >= --threshold) and, with several models, <stem>_spread.tif (per-pixel std).\n"
+             "An image at another pixel size than the model was trained at is resampled to the\n"
+             "model's pixel size and the result back to the image's grid (--no-rescale: as it is).\n"
+             "training writes best/ (best validation boundary F1) and last/: both are model folders.")
     p.add_argument("models", nargs="+", type=Path, metavar="MODEL_DIR",
                    help="model folders (model.safetensors + model.json)")
     p.add_argument("--image", nargs="+", type=Path, required=True, help="images to segment")
     p.add_argument("--threshold", type=float, default=0.5, help="threshold on the mean probability")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--pixel-size", type=float, default=None, help="µm per pixel (default: from the file)")
+    p.add_argument("--no-rescale", dest="rescale", action="store_false",
+                   help="do not resample the image to the model's training pixel size")
     _add_output(p)
 
     _sub(subs, "models", c.cmd_models, "list the model architectures (with parameter counts) and losses",

@@ -99,11 +99,19 @@ def cmd_segment(args: argparse.Namespace) -> None:
     from microseg import classic, io
     from microseg._util import progress
 
-    options: dict[str, Any] = {"polarity": args.polarity}
-    for key in ("window_size", "k", "sigma"):
-        if getattr(args, key) is not None:
-            options[key] = getattr(args, key)
-    segmenter = classic.build(args.method, **options)
+    method = args.method.lower()
+    options: dict[str, Any] = {} if method == "gradient" else {"polarity": args.polarity}
+    keys = ("sigma", "sigmas") if method in ("ridge", "gradient") else ("window_size", "k", "sigma")
+    for key in keys:
+        if getattr(args, key, None) is not None:
+            options[key] = tuple(args.sigmas) if key == "sigmas" else getattr(args, key)
+    if method in ("ridge", "gradient") and args.thin:
+        options["thin"] = True
+    ignored = [f"--{k.replace('_', '-')}" for k in ("window_size", "k", "sigmas") if getattr(args, k, None)
+               is not None and k not in keys]
+    if ignored:
+        raise InputError(f"{' '.join(ignored)} do(es) not apply to --method {args.method}")
+    segmenter = classic.build(method, **options)
     out: Path = args.output
     planned = []
     for path in args.images:
@@ -323,7 +331,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
     models = load_models(args.models)
     for path in args.image:
         image = io.read_image(path, pixel_size=args.pixel_size)
-        probs = predict_probs(models, image, device=args.device)
+        probs = predict_probs(models, image, device=args.device, rescale=args.rescale)
         prob = probs.mean(axis=0)
         stem = path.stem
         io.write_prob(out / f"{stem}_prob.tif", prob, pixel_size=image.pixel_size, force=args.force)

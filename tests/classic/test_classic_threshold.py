@@ -83,4 +83,4 @@ def test_segmenters_satisfy_the_protocol():
     seg = classic.build("sauvola", window_size=31)
     assert isinstance(seg, classic.Segmenter)
     assert seg.describe() == {"method": "sauvola", "window_size": 31}
-    assert classic.available() == ["otsu", "sauvola"]
+    assert classic.available() == ["gradient", "otsu", "ridge", "sauvola"]

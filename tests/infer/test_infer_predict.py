@@ -100,3 +100,36 @@ def test_train_cli_round_trip(tmp_path, capsys):
     assert "did you mean 'lr'" in capsys.readouterr().err
     assert main(["predict", str(out / "best"), "--image", str(tmp_path / "missing.tif"), "-o",
                  str(tmp_path / "p")]) == 2
+
+
+def test_images_at_another_pixel_size_are_resampled_to_the_models():
+    """A 30 nm/px image for a 15 nm/px model is enlarged 2x, predicted, and brought back."""
+    import torch
+
+    from microseg.infer import LoadedModel, predict_probs, rescale_factor
+    from microseg.io import Image
+
+    class SizeOf(torch.nn.Module):
+        """Logits follow the input; records the shape it was given."""
+
+        def __init__(self):
+            super().__init__()
+            self.seen = None
+
+        def forward(self, x):
+            self.seen = tuple(x.shape[-2:])
+            return 20.0 * (x - 0.5)
+
+    net = SizeOf()
+    m = LoadedModel(net, {"pixel_size_um": 0.015}, "m")
+    image = np.zeros((40, 60), np.float32)
+    image[:, 30:] = 1.0
+    prob = predict_probs([m], Image(image, pixel_size=0.03), preprocess=False)[0]
+    assert net.seen == (80, 120)                       # enlarged 2x to 15 nm/px
+    assert prob.shape == (40, 60)                      # and back on the image's grid
+    assert prob[:, :28].max() < 0.01 and prob[:, 32:].min() > 0.99
+    predict_probs([m], Image(image, pixel_size=0.03), preprocess=False, rescale=False)
+    assert net.seen == (40, 60)
+    predict_probs([m], image, preprocess=False)        # no pixel size known: as it is
+    assert net.seen == (40, 60)
+    assert rescale_factor(0.0151, 0.015) == 1.0 and rescale_factor(0.03, 0.015) == 2.0

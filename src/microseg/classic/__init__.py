@@ -1,9 +1,11 @@
 """Classical (non-learned) segmenters behind the same interface a trained model uses.
 
 Every segmenter takes an image and returns a probability map, float32 in [0, 1], whose
-0.5 level is the method's decision (so ``prob >= 0.5`` is the method's mask). The
-probability is a logistic of the distance to the threshold in units of the image's
-spread, which gives gap-closing watersheds a graded surface to work on.
+0.5 level is the method's decision (so ``prob >= 0.5`` is the method's mask). For the
+thresholds (``"otsu"``, ``"sauvola"``) the probability is a logistic of the distance to
+the threshold in units of the image's spread; for the boundary detectors (``"ridge"``
+for grooves, ``"gradient"`` for contrast steps) it is a logistic of the filter response
+clamped to the hysteresis mask. Either gives gap-closing watersheds a graded surface.
 
 >>> import numpy as np
 >>> from microseg import classic
@@ -11,16 +13,64 @@ spread, which gives gap-closing watersheds a graded surface to work on.
 >>> prob = classic.build("otsu", polarity="bright").predict(image)
 >>> int((prob >= 0.5).sum())
 16
+>>> classic.available()
+['gradient', 'otsu', 'ridge', 'sauvola']
 """
 from __future__ import annotations
 
-from microseg.classic._threshold import (
-    Segmenter,
-    available,
-    build,
-    otsu,
-    sauvola,
-    to_gray_float,
-)
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["Segmenter", "available", "build", "otsu", "sauvola", "to_gray_float"]
+import numpy as np
+
+from microseg._util import look_up_option
+from microseg.classic._ridge import gradient, ridge
+from microseg.classic._threshold import Segmenter, otsu, sauvola, to_gray_float
+
+__all__ = ["ClassicSegmenter", "Segmenter", "available", "build", "gradient", "otsu", "ridge",
+           "sauvola", "to_gray_float"]
+
+#: Name -> function ``f(image, **options) -> prob``; a new method is one entry here.
+_METHODS: dict[str, Callable[..., np.ndarray]] = {
+    "otsu": otsu,
+    "sauvola": sauvola,
+    "ridge": ridge,
+    "gradient": gradient,
+}
+
+
+@dataclass(frozen=True)
+class ClassicSegmenter:
+    """A named classical method with its options; ``predict(image) -> prob``."""
+
+    method: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def predict(self, image: np.ndarray) -> np.ndarray:
+        """Probability map, float32 (Y, X), of ``image`` (Y, X) or (Y, X, 3)."""
+        return _METHODS[self.method](image, **self.options)
+
+    def describe(self) -> dict[str, Any]:
+        """The method's name and the options it was built with."""
+        return {"method": self.method, **self.options}
+
+
+def available() -> list[str]:
+    """Names of the classical methods, for ``build``."""
+    return sorted(_METHODS)
+
+
+def build(name: str, **options: Any) -> ClassicSegmenter:
+    """Build a classical segmenter by name (see :func:`available`) with its options.
+
+    Unknown names and options raise an error that lists the valid ones and suggests the
+    nearest.
+    """
+    name = look_up_option(name, available(), what="classical method")
+    params = inspect.signature(_METHODS[name]).parameters
+    valid = [p for p in params if params[p].kind is inspect.Parameter.KEYWORD_ONLY]
+    for key in options:
+        look_up_option(key, valid, what=f"option of {name}")
+    return ClassicSegmenter(name, dict(options))

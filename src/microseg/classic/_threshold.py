@@ -1,8 +1,7 @@
 """Otsu and Sauvola thresholding (seed 004: Sauvola after a Gaussian filter)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -139,40 +138,3 @@ def sauvola(image: np.ndarray, *, polarity: str = "dark", window_size: int = 25,
     gray = _prefilter(to_gray_float(image), sigma)
     t = threshold_sauvola(gray, window_size=window_size, k=float(k), r=r)
     return _soft_decision(gray, t, polarity, softness)
-
-
-@dataclass(frozen=True)
-class ThresholdSegmenter:
-    """A named thresholding method with its options; ``predict(image) -> prob``."""
-
-    method: str
-    options: dict[str, Any] = field(default_factory=dict)
-
-    def predict(self, image: np.ndarray) -> np.ndarray:
-        return _METHODS[self.method](image, **self.options)
-
-    def describe(self) -> dict[str, Any]:
-        return {"method": self.method, **self.options}
-
-
-_METHODS = {"otsu": otsu, "sauvola": sauvola}
-
-
-def available() -> list[str]:
-    """Names of the classical methods, for ``build``."""
-    return sorted(_METHODS)
-
-
-def build(name: str, **options: Any) -> ThresholdSegmenter:
-    """Build a classical segmenter by name (``"otsu"`` or ``"sauvola"``) with its options.
-
-    Unknown names raise an error that lists the valid ones and suggests the nearest.
-    """
-    import inspect
-
-    name = look_up_option(name, available(), what="classical method")
-    params = inspect.signature(_METHODS[name]).parameters
-    valid = [p for p in params if params[p].kind is inspect.Parameter.KEYWORD_ONLY]
-    for key in options:
-        look_up_option(key, valid, what=f"option of {name}")
-    return ThresholdSegmenter(name, dict(options))

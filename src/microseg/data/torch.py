@@ -121,6 +121,7 @@ class PatchDataset(Dataset):
         self.crops_per_epoch = None if crops_per_epoch is None else int(crops_per_epoch)
         self.seed, self.epoch = int(seed), 0
         self.names = [s.name for s in samples]
+        self.pixel_sizes = [s.pixel_size for s in samples]
         self._images = [median_filter(s.image, size=median).astype(np.float32, copy=False) for s in samples]
         self._masks = [s.target() for s in samples]
         self._stats = [normalization_stats(im, mode=self._mode) for im in self._images]

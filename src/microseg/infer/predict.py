@@ -5,6 +5,12 @@ metadata (:func:`microseg.data.preprocessing_spec`: median filter, then normalis
 is applied to the image before the forward pass, and the boundary probability is the
 sigmoid of the final logits. Padding to the network's multiple is done by the model.
 
+Pixel size: a model records the pixel size it was trained at (``pixel_size_um``). An
+image at another pixel size (seed 000 applies 15 nm/px SE models to 27 nm/px BSE images)
+is resampled to the model's pixel size before the forward pass and the probability is
+resampled back to the image's grid (``rescale=False`` turns this off), so a boundary is
+as many pixels wide as the network learned it and grains are as many pixels across.
+
 Examples
 --------
 >>> import numpy as np, torch
@@ -115,9 +121,48 @@ def _device(device: str | torch.device) -> torch.device:
     return torch.device(device)
 
 
+#: Pixel sizes within this relative difference are taken as equal (no resampling).
+RESCALE_TOLERANCE = 0.02
+
+
+def rescale_factor(image_pixel_size: float | None, model_pixel_size: float | None) -> float:
+    """How much to enlarge an image so that its pixels have the model's size (1.0: none).
+
+    Examples
+    --------
+    >>> rescale_factor(0.027, 0.015)   # a 27 nm/px image for a 15 nm/px model: enlarge 1.8x
+    1.8
+    >>> rescale_factor(None, 0.015), rescale_factor(0.0151, 0.015)
+    (1.0, 1.0)
+    """
+    if not image_pixel_size or not model_pixel_size:
+        return 1.0
+    f = float(image_pixel_size) / float(model_pixel_size)
+    return 1.0 if abs(f - 1.0) <= RESCALE_TOLERANCE else f
+
+
+def _resample(x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``(C, H, W)`` resampled to ``(C, *shape)``: linear, anti-aliased when shrinking."""
+    from skimage.transform import resize
+
+    shrink = shape[0] < x.shape[1] or shape[1] < x.shape[2]
+    return np.stack([resize(c, shape, order=1, mode="reflect", anti_aliasing=shrink, preserve_range=True)
+                     for c in x]).astype(np.float32)
+
+
 @torch.no_grad()
-def _forward_prob(m: LoadedModel, x: np.ndarray, *, preprocess: bool | dict, device: torch.device) -> np.ndarray:
+def _forward_prob(m: LoadedModel, x: np.ndarray, *, preprocess: bool | dict, device: torch.device,
+                  pixel_size: float | None = None, rescale: bool = True) -> np.ndarray:
     from microseg.data import apply_preprocessing
+
+    f = rescale_factor(pixel_size, m.metadata.get("pixel_size_um")) if rescale else 1.0
+    if f != 1.0:
+        shape = x.shape[1:]
+        scaled = (max(1, int(round(shape[0] * f))), max(1, int(round(shape[1] * f))))
+        logger.info("%s: image at %.4g µm/px resampled by %.3g to the model's %.4g µm/px",
+                    m.name, pixel_size, f, m.metadata.get("pixel_size_um"))
+        prob = _forward_prob(m, _resample(x, scaled), preprocess=preprocess, device=device, rescale=False)
+        return np.clip(_resample(prob[None], shape)[0], 0.0, 1.0)
 
     spec = preprocess if isinstance(preprocess, dict) else (m.preprocessing if preprocess else None)
     if spec:
@@ -147,16 +192,26 @@ def _forward_prob(m: LoadedModel, x: np.ndarray, *, preprocess: bool | dict, dev
 
 
 def predict_probs(models: Any, image: Any, *, preprocess: bool | dict = True,
-                  device: str | torch.device = "auto") -> np.ndarray:
-    """Probability maps of each model, ``(M, H, W)`` float32."""
+                  device: str | torch.device = "auto", pixel_size: float | None = None,
+                  rescale: bool = True) -> np.ndarray:
+    """Probability maps of each model, ``(M, H, W)`` float32, on the image's grid.
+
+    ``pixel_size`` (µm; default the :class:`~microseg.io.Image`'s) and each model's
+    ``pixel_size_um`` decide the resampling (see the module docstring); ``rescale=False``
+    feeds the image as it is.
+    """
     loaded = _as_loaded(models)
     x = as_image_array(image)
+    if pixel_size is None:
+        pixel_size = getattr(image, "pixel_size", None)
     dev = _device(device)
-    return np.stack([_forward_prob(m, x, preprocess=preprocess, device=dev) for m in loaded])
+    return np.stack([_forward_prob(m, x, preprocess=preprocess, device=dev, pixel_size=pixel_size,
+                                   rescale=rescale) for m in loaded])
 
 
 def predict_image(models: Any, image: Any, *, preprocess: bool | dict = True,
-                  device: str | torch.device = "auto") -> np.ndarray:
+                  device: str | torch.device = "auto", pixel_size: float | None = None,
+                  rescale: bool = True) -> np.ndarray:
     """Boundary (or phase) probability of a whole image; the mean over several models.
 
     Parameters
@@ -169,16 +224,20 @@ def predict_image(models: Any, image: Any, *, preprocess: bool | dict = True,
         ``True``: apply each model's ``metadata["preprocessing"]``; ``False``: the image is
         already pre-processed; a dict: this :func:`~microseg.data.preprocessing_spec`.
     device : {"auto", "cpu", "cuda"} or torch.device
+    pixel_size, rescale
+        See :func:`predict_probs`: resampling to each model's training pixel size.
 
     Returns
     -------
     ndarray of float32, shape (H, W), values in [0, 1]
     """
-    return predict_probs(models, image, preprocess=preprocess, device=device).mean(axis=0)
+    return predict_probs(models, image, preprocess=preprocess, device=device, pixel_size=pixel_size,
+                         rescale=rescale).mean(axis=0)
 
 
 def predict_ensemble(models: Any, image: Any, *, preprocess: bool | dict = True,
-                     device: str | torch.device = "auto") -> tuple[np.ndarray, np.ndarray]:
+                     device: str | torch.device = "auto", pixel_size: float | None = None,
+                     rescale: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Mean probability of an ensemble and its per-pixel spread (standard deviation).
 
     Seed 000 *sums* the fold models' maps; the sum is ``len(models) * mean``, so a
@@ -190,6 +249,7 @@ def predict_ensemble(models: Any, image: Any, *, preprocess: bool | dict = True,
         ``spread`` is the population standard deviation across models (0 for identical
         models): the uncertainty map.
     """
-    probs = predict_probs(models, image, preprocess=preprocess, device=device)
+    probs = predict_probs(models, image, preprocess=preprocess, device=device, pixel_size=pixel_size,
+                          rescale=rescale)
     p64 = probs.astype(np.float64)  # float64: identical models give exactly zero spread
     return p64.mean(axis=0).astype(np.float32), p64.std(axis=0).astype(np.float32)

@@ -501,6 +501,12 @@ def train(config: Config, *, out_dir: str | os.PathLike, resume: bool = True, pr
     model = build_model(config, init_from=init_from)
     loss_fn = build_loss(config.loss)
     train_data, val_data = data if data is not None else build_training_data(config)
+    metadata = model_metadata(config)
+    sizes = {p for p in getattr(train_data, "pixel_sizes", ()) if p}
+    pixel_size = config.data.pixel_size or (sizes.pop() if len(sizes) == 1 else None)
+    if len(sizes) > 1:
+        logger.warning("training samples have different pixel sizes %s; the model records none, so "
+                       "prediction will not resample images", sorted(sizes))
+    metadata["pixel_size_um"] = pixel_size
     return fit(model, loss_fn, train_data, val_data, config=config.train, out_dir=out_dir, resume=resume,
-               progress=progress, hooks=hooks, target=config.data.target,
-               metadata=model_metadata(config))
+               progress=progress, hooks=hooks, target=config.data.target, metadata=metadata)
