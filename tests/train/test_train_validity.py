@@ -133,3 +133,32 @@ def test_init_from_refuses_a_model_section_that_differs(tmp_path):
                                          "data.split=random", "data.patch=32", "train.epochs=1",
                                          "train.batch=2", "train.device=cpu", "loss.name=bce"])
     assert train(plain, out_dir=tmp_path / "c", init_from=first.best_dir).steps >= 1
+
+
+def test_label_width_widens_training_items_only(half_covered):
+    from microseg.train.build import build_training_data
+
+    cfg = load_config(None, overrides=TINY + ["data.label_width=3", "data.fold=1"])
+    train_ds, val_ds = build_training_data(cfg, samples=[half_covered])
+    from microseg.data import widen_labels
+
+    x, y = train_ds.item_arrays(0)
+    region = train_ds.regions[0]
+    band = widen_labels(half_covered.mask, width=3)[region.slices] & half_covered.valid[region.slices]
+    # flips and rotations move pixels, never change their number; the band is ~3x the 1-px label
+    assert (y == 1).sum() == band.sum() > 2.5 * (half_covered.mask[region.slices] == 1).sum()
+    _, y_val = val_ds.item_arrays(0)
+    r = val_ds.regions[0]
+    assert np.array_equal(y_val[y_val != IGNORE_LABEL], half_covered.mask[r.slices][y_val != IGNORE_LABEL])
+    with pytest.raises(InputError, match="odd"):
+        load_config(None, overrides=["data.label_width=2"])
+
+
+def test_cosine_schedule_anneals_over_the_run():
+    from microseg.train.schedule import Schedule, lr_sequence
+
+    s = Schedule("cosine", 1e-3, min_lr=1e-5, epochs=10)
+    lrs = lr_sequence(s, [0.1] * 10)
+    assert lrs[0] == pytest.approx(1e-3) and lrs[10] == pytest.approx(1e-5)
+    assert all(a > b for a, b in zip(lrs, lrs[1:]))
+    assert lrs[5] == pytest.approx((1e-3 + 1e-5) / 2)

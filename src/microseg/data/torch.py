@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from microseg._util import InputError
 from microseg.data.augment import AUGMENT_OPS, augment as augment_pair, pad_to_size, random_crop_slices
 from microseg.data.preprocess import median_filter, normalization_stats, normalize as normalize_image, \
-    preprocessing_spec
+    preprocessing_spec, widen_labels
 from microseg.data.samples import Sample
 from microseg.data.splits import Chip, Region, chip_grid
 
@@ -70,6 +70,9 @@ class PatchDataset(Dataset):
         the same window of the normalised whole image that inference sees.
     median : int
         Median filter window (seed 001); 0 for none. Applied to whole samples once.
+    label_width : int
+        Widen the positive label to a band of this many px (odd; see
+        :func:`microseg.data.widen_labels`); 1 keeps it. For training items only.
     intensity, blur : float
         Intensity and blur jitter strengths of :func:`microseg.data.augment`, applied to the
         [0, 1] patch before normalisation.
@@ -95,7 +98,7 @@ class PatchDataset(Dataset):
 
     def __init__(self, samples: Sequence[Sample], *, patch: int = 256, regions=None,
                  augment: Sequence[str] = AUGMENT_OPS, crops_per_epoch: int | None = None,
-                 normalize: str = "per_image", median: int = 0, intensity: float = 0.0,
+                 normalize: str = "per_image", median: int = 0, label_width: int = 1, intensity: float = 0.0,
                  blur: float = 0.0, seed: int = 0) -> None:
         samples = list(samples)
         if not samples:
@@ -123,7 +126,8 @@ class PatchDataset(Dataset):
         self.names = [s.name for s in samples]
         self.pixel_sizes = [s.pixel_size for s in samples]
         self._images = [median_filter(s.image, size=median).astype(np.float32, copy=False) for s in samples]
-        self._masks = [s.target() for s in samples]
+        self.label_width = int(label_width)
+        self._masks = [_target(s, self.label_width) for s in samples]
         self._stats = [normalization_stats(im, mode=self._mode) for im in self._images]
         if regions is not None:
             self.regions = _check_regions(regions, samples)
@@ -166,6 +170,15 @@ class PatchDataset(Dataset):
         image, mask = self.item_arrays(index)
         return (torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)),
                 torch.from_numpy(np.ascontiguousarray(mask[None], dtype=np.float32)))
+
+
+def _target(sample: Sample, width: int) -> np.ndarray:
+    """The sample's target (IGNORE_LABEL where unknown) with its positive label widened."""
+    if width == 1:
+        return sample.target()
+    import dataclasses
+
+    return dataclasses.replace(sample, mask=widen_labels(sample.mask, width=width)).target()
 
 
 def _whole(sample: Sample) -> Chip:

@@ -91,12 +91,13 @@ def build_training_data(config: Config, *, samples: list | None = None) -> tuple
     crops = d.crops_per_epoch if d.crops_per_epoch else None
     if d.val_pairs:
         val_samples = load_training_samples(d, seed=seed + 1, pairs=d.val_pairs)
-        train = PatchDataset(samples, augment=tuple(d.augment), crops_per_epoch=crops, **common)
+        train = PatchDataset(samples, augment=tuple(d.augment), crops_per_epoch=crops,
+                             label_width=d.label_width, **common)
         val = PatchDataset(val_samples, augment=(), **common)
     else:
         train_regions, val_regions = training_regions(samples, d, seed=seed)
         train = PatchDataset(samples, regions=train_regions, augment=tuple(d.augment),
-                             crops_per_epoch=crops, **common)
+                             crops_per_epoch=crops, label_width=d.label_width, **common)
         val = PatchDataset(samples, regions=val_regions, augment=(), **common) if val_regions else None
     logger.info("data: %d samples, %d training items, %d validation items", len(samples), len(train),
                 len(val) if val is not None else 0)

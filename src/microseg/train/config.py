@@ -27,7 +27,7 @@ from typing import Any
 
 from microseg._util import InputError, look_up_option, write_text_atomic
 
-SCHEDULES = ("plateau", "step", "constant")
+SCHEDULES = ("plateau", "step", "cosine", "constant")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SPLITS = ("columns", "random", "crops")
@@ -49,7 +49,9 @@ class DataConfig:
     ``minmax`` or ``none`` (:func:`microseg.data.normalize`), stored in ``model.json``.
     ``min_valid``: chips and patches with less than this fraction of known label (a pair's
     ``valid.tif``: EBSD coverage) neither train nor validate; inside the others the
-    unknown pixels are ignored by the loss and the validation metrics.
+    unknown pixels are ignored by the loss and the validation metrics. ``label_width``
+    (odd, px) widens the training label to a band that tolerates the registration residual
+    of EBSD-derived labels; validation always scores against the 1-px label.
     """
 
     pairs: Any = "synthetic:se"
@@ -68,6 +70,7 @@ class DataConfig:
     target: str = "boundaries"
     pixel_size: float | None = None
     min_valid: float = 0.5
+    label_width: int = 1
     synthetic: dict = field(default_factory=dict)
 
 
@@ -99,7 +102,10 @@ class TrainConfig:
 
     ``schedule``: ``plateau`` (ReduceLROnPlateau on the monitored metric, ``factor``,
     ``patience``, down to ``min_lr``; seed 000: 1e-4 -> 1e-5), ``step``
-    (``lr * gamma ** (epoch // step_size)``; seed 004: 1e-3, 0.5, 20) or ``constant``.
+    (``lr * gamma ** (epoch // step_size)``; seed 004: 1e-3, 0.5, 20), ``cosine`` (from
+    ``lr`` to ``min_lr`` over ``epochs``) or ``constant``.
+    ``max_minutes``: a wall-clock budget; the run stops after the step that passes it
+    (``last/`` holds it, ``best/`` the best validated epoch; resuming continues it).
     ``early_stop``: epochs without improvement of ``monitor`` before stopping (0: never).
     ``monitor``: ``auto`` is ``bf_f1`` for boundaries and ``iou`` for phase masks.
     ``precision``: ``auto`` is fp32 on the CPU and fp16 autocast on CUDA.
@@ -257,6 +263,8 @@ def _check(cfg: Config) -> None:
     if t.step_size < 1 or t.val_every < 1 or t.patience < 0 or t.early_stop < 0:
         raise InputError("train.step_size and train.val_every must be >= 1, train.patience and "
                          "train.early_stop >= 0")
+    if cfg.data.label_width < 1 or cfg.data.label_width % 2 == 0:
+        raise InputError(f"data.label_width must be an odd number of px >= 1; got {cfg.data.label_width}")
     if not 0 <= cfg.data.min_valid <= 1:
         raise InputError(f"data.min_valid must be in [0, 1]; got {cfg.data.min_valid}")
     if not 0 <= cfg.data.val_fraction < 1:

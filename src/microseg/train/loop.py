@@ -390,7 +390,7 @@ def _run(model, loss_fn, train_data, val_data, t: TrainConfig, out_dir: Path, de
         if not partial:
             state.epoch += 1
             state.step_in_epoch, state.loss_sum = 0, 0.0
-            state.lr = schedule.lr_at(state.epoch) if t.schedule == "step" else schedule.lr
+            state.lr = schedule.lr_at(state.epoch) if t.schedule in ("step", "cosine") else schedule.lr
         checkpoint()
         for hook in hooks:
             hook("epoch", state)

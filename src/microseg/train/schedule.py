@@ -4,12 +4,18 @@
 - ``plateau`` (seed 000: Adam 1e-4 -> 1e-5): multiply by ``factor`` when the monitored
   metric has not improved for more than ``patience`` epochs, never below ``min_lr``
   (the rule of ``torch.optim.lr_scheduler.ReduceLROnPlateau`` with ``cooldown=0``).
+- ``cosine``: ``min_lr + (lr0 - min_lr) (1 + cos(pi epoch / epochs)) / 2``, from ``lr0``
+  down to ``min_lr`` over the run's ``epochs`` — for a fixed budget: the whole run learns
+  at a useful rate and ends annealed, where a plateau schedule on a short, noisy run cuts
+  the rate early (measured: 3e-4 -> 3e-5 by epoch 6 with patience 3).
 - ``constant``.
 
 Examples
 --------
 >>> [step_lr(e, lr0=1e-3, gamma=0.5, step_size=20) for e in (0, 19, 20, 40, 119)]
 [0.001, 0.001, 0.0005, 0.00025, 3.125e-05]
+>>> [round(cosine_lr(e, lr0=1e-3, min_lr=1e-5, epochs=4), 6) for e in range(5)]
+[0.001, 0.000855, 0.000505, 0.000155, 1e-05]
 """
 from __future__ import annotations
 
@@ -20,11 +26,18 @@ from typing import Any
 from microseg._util import look_up_option
 
 IMPROVE_REL = 1e-4  # relative improvement needed to count as better (torch's default)
+SCHEDULES = ("plateau", "step", "cosine", "constant")
 
 
 def step_lr(epoch: int, *, lr0: float, gamma: float, step_size: int) -> float:
     """Step decay of seed 004: ``lr0 * gamma ** floor(epoch / step_size)``."""
     return float(lr0 * gamma ** (int(epoch) // int(step_size)))
+
+
+def cosine_lr(epoch: int, *, lr0: float, min_lr: float, epochs: int) -> float:
+    """Cosine annealing from ``lr0`` at epoch 0 to ``min_lr`` at ``epochs``."""
+    t = min(max(int(epoch), 0), int(epochs)) / max(int(epochs), 1)
+    return float(min_lr + (lr0 - min_lr) * 0.5 * (1.0 + math.cos(math.pi * t)))
 
 
 def is_better(value: float, best: float | None, mode: str) -> bool:
@@ -44,7 +57,7 @@ class Schedule:
 
     Parameters
     ----------
-    kind : {"plateau", "step", "constant"}
+    kind : {"plateau", "step", "cosine", "constant"}
     lr0 : float
         Initial learning rate.
     mode : {"max", "min"}
@@ -58,13 +71,14 @@ class Schedule:
     patience: int = 10
     step_size: int = 20
     gamma: float = 0.5
+    epochs: int = 100
     mode: str = "max"
     lr: float | None = None
     best: float | None = None
     bad_epochs: int = 0
 
     def __post_init__(self) -> None:
-        self.kind = look_up_option(self.kind, ("plateau", "step", "constant"), what="schedule")
+        self.kind = look_up_option(self.kind, SCHEDULES, what="schedule")
         self.mode = look_up_option(self.mode, ("max", "min"), what="mode")
         if self.lr is None:
             self.lr = float(self.lr0)
@@ -73,6 +87,8 @@ class Schedule:
         """The learning rate to use during ``epoch`` (0-based)."""
         if self.kind == "step":
             return step_lr(epoch, lr0=self.lr0, gamma=self.gamma, step_size=self.step_size)
+        if self.kind == "cosine":
+            return cosine_lr(epoch, lr0=self.lr0, min_lr=min(self.min_lr, self.lr0), epochs=self.epochs)
         return float(self.lr)
 
     def epoch_end(self, epoch: int, metric: float | None) -> float:
@@ -99,7 +115,7 @@ def make_schedule(train_config: Any, *, mode: str) -> Schedule:
     """A :class:`Schedule` from a :class:`~microseg.train.config.TrainConfig`."""
     t = train_config
     return Schedule(t.schedule, t.lr, min_lr=t.min_lr, factor=t.factor, patience=t.patience,
-                    step_size=t.step_size, gamma=t.gamma, mode=mode)
+                    step_size=t.step_size, gamma=t.gamma, epochs=t.epochs, mode=mode)
 
 
 def lr_sequence(schedule: Schedule, metrics: list[float | None]) -> list[float]:
