@@ -12,6 +12,8 @@ identical output.
 """
 from __future__ import annotations
 
+from microseg.synth._correlated import CorrelatedPair, SyntheticMicrograph, make_correlated_pair, make_ood_set
+from microseg.synth._curved import CurvedMicrostructure, make_curved_microstructure
 from microseg.synth._ebsd import make_ebsd_map
 from microseg.synth._polycrystal import Polycrystal, make_polycrystal
 from microseg.synth._porous import make_porous_volume, render_fib_sem
@@ -19,4 +21,5 @@ from microseg.synth._registration import RegistrationPair, make_registration_pai
 from microseg.synth._sem import make_sem_pair, render_sem
 
 __all__ = ["Polycrystal", "make_polycrystal", "render_sem", "make_sem_pair", "make_ebsd_map", "RegistrationPair", "make_registration_pair", "registration_ebsd_map",
-           "make_porous_volume", "render_fib_sem"]
+           "make_porous_volume", "render_fib_sem", "CorrelatedPair", "SyntheticMicrograph",
+           "make_correlated_pair", "make_ood_set", "CurvedMicrostructure", "make_curved_microstructure"]
