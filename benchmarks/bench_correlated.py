@@ -33,6 +33,7 @@ SEED = int(os.environ.get("SEED", 0))
 CONFIG = os.environ.get("CONFIG", str(Path(__file__).resolve().parents[1] / "configs" / "boundaries.yaml"))
 SKIP_EXACT = os.environ.get("SKIP_EXACT", "0") == "1"
 OVERRIDES = [s for s in os.environ.get("SET", "").split(";") if s.strip()]
+SAVE = os.environ.get("SAVE")  # a folder: keep the predictions and the truth of column A there
 
 
 def write_user_files(root: Path, pair) -> dict[str, Path]:
@@ -94,6 +95,11 @@ def score(prob: np.ndarray, ctx: dict, region, config, report, name: str, thresh
     from microseg.train.cv import region_metrics
 
     rows, cols = region
+    if SAVE:
+        Path(SAVE).mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(Path(SAVE) / f"{name.replace(' ', '_').replace('/', '')}.npz", prob=prob,
+                            truth=ctx["truth"][rows, cols], valid=ctx["valid"][rows, cols],
+                            image=ctx["image"][rows, cols], pixel_size=ctx["pixel_size"])
     m = region_metrics(prob, ctx["truth"][rows, cols], config, pixel_size=ctx["pixel_size"],
                        threshold=threshold, valid=ctx["valid"][rows, cols])
     report(f"{name}: boundary F1 @2 px", m["bf_f1"], "", "≥ 0.80")
@@ -103,6 +109,7 @@ def score(prob: np.ndarray, ctx: dict, region, config, report, name: str, thresh
     report(f"{name}:   true mean ECD", m.get("ecd_true", float("nan")), "µm")
     report(f"{name}: grains pred / true", m.get("n_grains_pred", float("nan")) /
            max(m.get("n_grains_true", float("nan")), 1), "ratio", "0.9-1.1")
+    report(f"{name}:   true grains (wholly inside the valid column)", m.get("n_grains_true", float("nan")), "")
     return m
 
 

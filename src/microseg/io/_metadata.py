@@ -136,6 +136,11 @@ def _from_fei(fei: dict[str, Any]) -> tuple[Found | None, dict[str, Any]]:
     hv = fei.get("Beam", {}).get("HV")
     if isinstance(hv, (int, float)):
         meta["accelerating_voltage_kv"] = float(hv) / 1000.0
+    image = fei.get("Image", {})
+    rx, ry = image.get("ResolutionX"), image.get("ResolutionY")
+    if isinstance(rx, int) and isinstance(ry, int) and rx > 0 and ry > 0:
+        # the scanned field; rows below it are the microscope's data bar
+        meta["specimen_shape"] = [int(ry), int(rx)]
     scan = fei.get("Scan", {})
     x, y = parse_length_um(scan.get("PixelWidth"), "m"), parse_length_um(scan.get("PixelHeight"), "m")
     return _found(x, y, "fei"), meta

@@ -98,7 +98,9 @@ def build_training_data(config: Config, *, samples: list | None = None) -> tuple
         train_regions, val_regions = training_regions(samples, d, seed=seed)
         train = PatchDataset(samples, regions=train_regions, augment=tuple(d.augment),
                              crops_per_epoch=crops, label_width=d.label_width, **common)
-        val = PatchDataset(samples, regions=val_regions, augment=(), **common) if val_regions else None
+        # validate on whole chips (not a random patch of each): the same pixels every epoch
+        val_common = {**common, "patch": max(d.patch, d.chip) if d.split == "columns" else d.patch}
+        val = PatchDataset(samples, regions=val_regions, augment=(), **val_common) if val_regions else None
     logger.info("data: %d samples, %d training items, %d validation items", len(samples), len(train),
                 len(val) if val is not None else 0)
     return train, val
