@@ -30,12 +30,13 @@ CONFIG = os.environ.get("CONFIG", str(Path(__file__).resolve().parents[1] / "con
 OVERRIDES = [s for s in os.environ.get("SET", "").split(";") if s.strip()]
 
 
-def mean_ecd_of(prob: np.ndarray, pixel_size: float, grains_cfg, threshold: float = 0.5) -> tuple[float, int]:
+def mean_ecd_of(prob: np.ndarray, pixel_size: float, grains_cfg, threshold: float = 0.5,
+                close_gaps: str | None = None) -> tuple[float, int]:
     from microseg.metrics import mean_ecd
     from microseg.report.grain_report import analyse_grains
 
     a = analyse_grains(prob, pixel_size=pixel_size, min_diameter=grains_cfg.min_diameter_um,
-                       exclude_border=grains_cfg.exclude_border, close_gaps=grains_cfg.close_gaps,
+                       exclude_border=grains_cfg.exclude_border, close_gaps=close_gaps or grains_cfg.close_gaps,
                        threshold=threshold)
     n = int(a.labels.max())
     return (float(mean_ecd(a.labels, pixel_size=pixel_size)) if n else float("nan")), n
@@ -71,7 +72,8 @@ def run(report) -> None:
         errors: dict[str, list[float]] = {"ensemble": [], "ridge": [], "gradient": []}
         k = len(models)
         for i, o in enumerate(ood):
-            true_ecd, n_true = mean_ecd_of(o.boundaries.astype(np.float32), o.image.pixel_size, cfg.grains)
+            true_ecd, n_true = mean_ecd_of(o.boundaries.astype(np.float32), o.image.pixel_size, cfg.grains,
+                                           close_gaps="none")   # the truth is closed
             probs = predict_probs(models, o.image, device="cpu")
             # seed 000 sums the fold models' maps; the sum >= 0.5 is the mean >= 0.5 / k
             ens = np.clip(probs.sum(axis=0), 0, 1)

@@ -169,3 +169,20 @@ def test_demo_runs_and_writes_figures(tmp_path):
         assert 0.0 < summary["fib_sem"]["methods"][method]["iou"] <= 1.0
     for name in ("demo.png", "distributions.png", "fib_sem.png"):
         assert (out / name).stat().st_size > 10_000
+
+
+def test_segment_with_the_ridge_detector_beats_sauvola(synth_dir, tmp_path, capsys):
+    from microseg.metrics import boundary_f_score
+
+    truth = tifffile.imread(synth_dir / "boundaries.tif")
+    scores = {}
+    for method in ("ridge", "sauvola"):
+        out = tmp_path / method
+        assert run("segment", str(synth_dir / "image.tif"), "--method", method, "-o", str(out)) == 0
+        mask = tifffile.imread(out / "image_mask.tif")
+        scores[method] = boundary_f_score(mask, truth, tolerance=2.0)["f1"]
+    assert scores["ridge"] > scores["sauvola"] + 0.1
+    assert run("segment", str(synth_dir / "image.tif"), "--method", "ridge", "--window-size", "31",
+               "-o", str(tmp_path / "bad")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--window-size" in err[0] and "ridge" in err[0]

@@ -136,7 +136,8 @@ def region_metrics(prob: np.ndarray, truth: np.ndarray, config: Config, *, pixel
            "hd95": hausdorff_distance(mask, t, percentile=95.0, mask=inside) if p_in.any() and t_in.any()
            else math.inf}
     pred_g = _grains(prob, config, pixel_size, threshold, inside)
-    true_g = _grains(t.astype(np.float32), config, pixel_size, 0.5, inside)
+    # the true label is closed: its grains are its components (gap closing could only split them)
+    true_g = _grains(t.astype(np.float32), config, pixel_size, 0.5, inside, close_gaps="none")
     if pred_g is None or true_g is None:
         out.update(ari=float("nan"), mae_ecd=float("nan"), ecd_pred=float("nan"),
                    ecd_true=float("nan") if true_g is None else true_g[1])
@@ -170,7 +171,7 @@ def grains_inside(labels: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 
 def _grains(prob: np.ndarray, config: Config, pixel_size: float | None, threshold: float,
-            valid: np.ndarray | None = None):
+            valid: np.ndarray | None = None, close_gaps: str | None = None):
     from microseg.metrics import mean_ecd
     from microseg.report.grain_report import analyse_grains
 
@@ -178,7 +179,7 @@ def _grains(prob: np.ndarray, config: Config, pixel_size: float | None, threshol
     min_d = g.min_diameter_um if pixel_size else 0.0
     try:
         a = analyse_grains(prob, pixel_size=pixel_size, min_diameter=min_d, exclude_border=g.exclude_border,
-                           close_gaps=g.close_gaps, threshold=threshold)
+                           close_gaps=close_gaps or g.close_gaps, threshold=threshold)
     except InputError as exc:  # no grains at all
         logger.info("grain analysis failed: %s", exc)
         return None
