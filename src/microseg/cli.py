@@ -226,6 +226,9 @@ def _add_learning_commands(subs, c) -> None:
     p.add_argument("--pixel-size", type=float, default=None, help="µm per pixel (default: from the file)")
     p.add_argument("--no-rescale", dest="rescale", action="store_false",
                    help="do not resample the image to the model's training pixel size")
+    p.add_argument("--no-thin", dest="thin", action="store_false",
+                   help="write the mask as the band the network draws (default for boundary models "
+                        "trained with train.thin: its 1-px skeleton, the form of the label)")
     _add_output(p)
 
     _sub(subs, "models", c.cmd_models, "list the model architectures (with parameter counts) and losses",

@@ -334,13 +334,18 @@ def cmd_predict(args: argparse.Namespace) -> None:
         probs = predict_probs(models, image, device=args.device, rescale=args.rescale)
         prob = probs.mean(axis=0)
         stem = path.stem
+        mask = prob >= args.threshold
+        if args.thin and all(m.metadata.get("thin") for m in models):
+            from microseg.data import thin_boundaries
+
+            mask = thin_boundaries(mask)
         io.write_prob(out / f"{stem}_prob.tif", prob, pixel_size=image.pixel_size, force=args.force)
-        io.write_image(out / f"{stem}_mask.tif", (prob >= args.threshold).astype(np.uint8),
+        io.write_image(out / f"{stem}_mask.tif", mask.astype(np.uint8),
                        pixel_size=image.pixel_size, force=args.force)
         if several:
             io.write_prob(out / f"{stem}_spread.tif", np.clip(probs.std(axis=0), 0.0, 1.0),
                           pixel_size=image.pixel_size, force=args.force)
-        log.info("%s: %d model(s), positive fraction %.4f", path, len(models), float((prob >= args.threshold).mean()))
+        log.info("%s: %d model(s), positive fraction %.4f", path, len(models), float(mask.mean()))
     print(f"wrote {out}/ ({', '.join(planned[:3])}{' ...' if len(planned) > 3 else ''})")
 
 

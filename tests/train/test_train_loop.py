@@ -117,7 +117,7 @@ def test_best_checkpoint_is_best_val_metric(datasets, tmp_path):
     assert meta["epoch"] == result.best_epoch + 1 and meta["metrics"]["f1"] == max(f1)
     model = _net()
     model.load_state_dict(load_file(str(tmp_path / "best" / "model.safetensors")))
-    again = validate(model, val_data, None, device=torch.device("cpu"), batch=2)
+    again = validate(model, val_data, None, device=torch.device("cpu"), batch=2, thin=cfg.thin)
     assert again["f1"] == pytest.approx(max(f1))
     csv_rows = (tmp_path / "metrics.csv").read_text().splitlines()
     assert csv_rows[0].startswith("epoch,step,lr,train_loss,val_loss,f1,bf_f1") and len(csv_rows) == 4

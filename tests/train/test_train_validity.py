@@ -162,3 +162,21 @@ def test_cosine_schedule_anneals_over_the_run():
     assert lrs[0] == pytest.approx(1e-3) and lrs[10] == pytest.approx(1e-5)
     assert all(a > b for a, b in zip(lrs, lrs[1:]))
     assert lrs[5] == pytest.approx((1e-3 + 1e-5) / 2)
+
+
+def test_thin_boundaries_is_the_label_form_of_a_band():
+    from microseg.data import thin_boundaries, widen_labels
+    from microseg.metrics import boundary_f_score
+
+    truth = np.zeros((64, 64), np.uint8)
+    truth[20, 4:60] = 1
+    truth[4:60, 40] = 1
+    band = widen_labels(truth, width=5).astype(bool)
+    band[50:53, 5:8] = True                                  # a speck of noise
+    thin = thin_boundaries(band, min_length=10)
+    assert thin.sum() < 0.3 * band.sum() and not thin[50:53, 5:8].any()
+    wide = boundary_f_score(band, truth, tolerance=1.0)
+    narrow = boundary_f_score(thin, truth, tolerance=1.0)
+    assert narrow["precision"] > 0.95 > wide["precision"] and narrow["recall"] > 0.95
+    with pytest.raises(InputError, match="min_length"):
+        thin_boundaries(band, min_length=-1)

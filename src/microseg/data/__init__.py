@@ -18,7 +18,7 @@ from microseg.data.augment import (
 )
 from microseg.data.preprocess import (
     NORMALIZE_MODES, apply_preprocessing, median_filter, normalization_stats, normalize,
-    preprocessing_spec, widen_labels,
+    preprocessing_spec, thin_boundaries, widen_labels,
 )
 from microseg.data.samples import (
     POSITIVE_OPTIONS, Sample, binary_mask, load_image_mask_folders, load_pair_folder, load_samples,
@@ -38,7 +38,7 @@ __all__ = [
     "column_folds", "column_letters", "dihedral", "drop_uncovered", "dihedral_copies", "load_image_mask_folders",
     "load_pair_folder", "load_samples", "median_filter", "normalization_stats", "normalize",
     "pad_to_size", "preprocessing_spec", "random_crop", "random_crop_slices", "random_patch_split",
-    "to_float_image", "train_val_split", "widen_labels",
+    "thin_boundaries", "to_float_image", "train_val_split", "widen_labels",
     *_TORCH_NAMES,
 ]
 

@@ -233,4 +233,5 @@ def model_metadata(config: Config) -> dict[str, Any]:
     d = config.data
     return {"preprocessing": preprocessing_spec(normalize=d.normalize or "none", median=d.median),
             "target": d.target, "threshold": config.train.threshold,
+            "thin": bool(config.train.thin and d.target == "boundaries"),
             "training_config": config.to_dict()}

@@ -109,6 +109,9 @@ class TrainConfig:
     ``early_stop``: epochs without improvement of ``monitor`` before stopping (0: never).
     ``monitor``: ``auto`` is ``bf_f1`` for boundaries and ``iou`` for phase masks.
     ``precision``: ``auto`` is fp32 on the CPU and fp16 autocast on CUDA.
+    ``thin``: boundary predictions are scored (validation, ``cv``) and written (``predict``)
+    as the skeleton of ``prob >= threshold`` (:func:`microseg.data.thin_boundaries`), the
+    1-px form of the label, instead of the band the network draws.
     """
 
     epochs: int = 100
@@ -125,6 +128,7 @@ class TrainConfig:
     monitor: str = "auto"
     threshold: float = 0.5
     tolerance: float = 2.0
+    thin: bool = True
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"

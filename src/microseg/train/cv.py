@@ -7,7 +7,7 @@ sample); ``data.split: random`` (or ``crops``) deals the chips out at random int
 ``len(data.folds)`` disjoint test groups instead.
 
 Per test region: pixel F1 and boundary F1 at ``train.tolerance`` px of the mask
-``prob >= train.threshold``, HD95 (px), and from grains labelled with watershed gap
+``prob >= train.threshold`` (thinned to 1 px with ``train.thin``), HD95 (px), and from grains labelled with watershed gap
 closing (:func:`microseg.report.grain_report.analyse_grains`, ``grains.*`` settings):
 ARI against the true grains and the absolute error of the mean ECD (µm when the pixel
 size is known, else px; the mean over folds of these errors is the MAE of Table 1).
@@ -127,7 +127,11 @@ def region_metrics(prob: np.ndarray, truth: np.ndarray, config: Config, *, pixel
     """
     from microseg.metrics import adjusted_rand_index, boundary_f_score, f1_score, hausdorff_distance
 
+    from microseg.data import thin_boundaries
+
     mask = prob >= threshold
+    if config.train.thin and config.data.target == "boundaries":
+        mask = thin_boundaries(mask)
     t = truth.astype(bool)
     inside = np.ones(t.shape, bool) if valid is None else valid.astype(bool)
     p_in, t_in = mask & inside, t & inside

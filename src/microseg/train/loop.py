@@ -160,7 +160,7 @@ def default_monitor(monitor: str, target: str) -> tuple[str, str]:
 @torch.no_grad()
 def validate(model: torch.nn.Module, data: Any, loss_fn: Callable | None, *, device: torch.device,
              precision: str = "fp32", batch: int = 8, threshold: float = 0.5, tolerance: float = 2.0,
-             target: str = "boundaries", channels_last: bool = False) -> dict[str, float]:
+             target: str = "boundaries", channels_last: bool = False, thin: bool = False) -> dict[str, float]:
     """Validation loss, pixel F1 and IoU, and boundary F1 at ``tolerance`` px, over the whole
     validation area.
 
@@ -168,8 +168,10 @@ def validate(model: torch.nn.Module, data: Any, loss_fn: Callable | None, *, dev
     mean of per-patch scores would let a patch with three boundary pixels count as much
     as one with three thousand), and pixels whose target is
     :data:`~microseg._util.IGNORE_LABEL` (no EBSD data) count in none of them. ``bf_f1``
-    is computed only for boundary targets (NaN for phase masks).
+    is computed only for boundary targets (NaN for phase masks). With ``thin`` (boundary
+    targets) the prediction is scored as :func:`microseg.data.thin_boundaries` of the mask.
     """
+    from microseg.data import thin_boundaries
     from microseg.metrics import boundary_match_counts, scores_from_match_counts
 
     was_training = model.training
@@ -190,7 +192,10 @@ def validate(model: torch.nn.Module, data: Any, loss_fn: Callable | None, *, dev
                 loss_sum += float(loss_fn(logits, y)) * len(x)
             y_np = y.cpu().numpy()[:, 0]
             known = y_np != IGNORE_LABEL
-            pred = (torch.sigmoid(logits) >= threshold).cpu().numpy()[:, 0] & known
+            pred = (torch.sigmoid(logits) >= threshold).cpu().numpy()[:, 0]
+            if thin and target == "boundaries":
+                pred = np.stack([thin_boundaries(p) for p in pred])
+            pred &= known
             truth = (y_np >= 0.5) & known
             tp += int(np.count_nonzero(pred & truth))
             fp += int(np.count_nonzero(pred & ~truth))
@@ -434,7 +439,7 @@ def _end_epoch(state, model, loss_fn, val_data, t, device, precision, target, mo
     if validate_now:
         row.update(validate(model, val_data, loss_fn, device=device, precision=precision, batch=t.batch,
                             threshold=t.threshold, tolerance=t.tolerance, target=target,
-                            channels_last=t.channels_last))
+                            channels_last=t.channels_last, thin=t.thin))
     row["seconds"] = round(seconds, 3)
     state.history.append(row)
     state.metrics = {k: v for k, v in row.items() if k in METRIC_COLUMNS}
