@@ -59,7 +59,7 @@ def make_pairs(root: Path, pair, report) -> tuple[Path, Path, dict]:
     t0 = time.perf_counter()
     tp = make_training_pair(read_ebsd(files["ebsd"]), read_image(files["image"]),
                             landmarks=read_landmarks(files["points"]))
-    report("labels: EBSD + SE -> registered pair", time.perf_counter() - t0, "s")
+    report(f"labels: EBSD + {MODE.upper()} -> registered pair", time.perf_counter() - t0, "s")
     ebsd_dir = write_training_pair(tp, root / "pair_ebsd", sources=files)
     crop = tp.meta["crop"]
     rows, cols = slice(*crop["rows"]), slice(*crop["cols"])

@@ -10,7 +10,8 @@ would), ``cv`` with ``configs/boundaries.yaml`` trains the three fold models
 predicts the five images of :func:`microseg.synth.make_ood_set` (1.5–4.7 µm mean ECD,
 27 nm/px, other contrast, dose and blur). Ridge/gradient are scored on the same images.
 
-Usage: MINUTES=10 python benchmarks/run.py ood      (MODE=bse SIZE=1886,2048 N_OOD=5 OOD_SIZE=1024)
+Usage: MINUTES=10 python benchmarks/run.py ood      (MODE=bse SIZE=2048,2560 N_OOD=5 OOD_SIZE=1024;
+the common area must hold 7 chip columns for the folds A, D, F)
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 MINUTES = float(os.environ.get("MINUTES", 10))
-SIZE = tuple(int(v) for v in os.environ.get("SIZE", "1886,2048").split(","))
+SIZE = tuple(int(v) for v in os.environ.get("SIZE", "2048,2560").split(","))
 MODE = os.environ.get("MODE", "bse")
 N_OOD = int(os.environ.get("N_OOD", 5))
 OOD_SIZE = int(os.environ.get("OOD_SIZE", 1024))
