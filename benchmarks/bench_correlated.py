@@ -15,7 +15,8 @@ Printed: label quality (label -> truth distance), then per method boundary F1 at
 HD95 (px), ARI, mean ECD (µm) and grain count against the truth's.
 
 Usage: python benchmarks/run.py correlated
-   MINUTES=10 SIZE=1886,2048 MODE=se SKIP_EXACT=0 python benchmarks/run.py correlated
+   MINUTES=10 SIZE=1886,2048 MODE=se SKIP_EXACT=0 SKIP_EBSD=0 SAVE=dir SET="data.patch=96;..." \
+   python benchmarks/run.py correlated
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ MODE = os.environ.get("MODE", "se")
 SEED = int(os.environ.get("SEED", 0))
 CONFIG = os.environ.get("CONFIG", str(Path(__file__).resolve().parents[1] / "configs" / "boundaries.yaml"))
 SKIP_EXACT = os.environ.get("SKIP_EXACT", "0") == "1"
+SKIP_EBSD = os.environ.get("SKIP_EBSD", "0") == "1"
 OVERRIDES = [s for s in os.environ.get("SET", "").split(";") if s.strip()]
 SAVE = os.environ.get("SAVE")  # a folder: keep the predictions and the truth of column A there
 
@@ -154,9 +156,10 @@ def run(report) -> None:
         for name, seg in (("ridge", classic.build("ridge")), ("gradient", classic.build("gradient")),
                           ("otsu", classic.build("otsu")), ("sauvola", classic.build("sauvola"))):
             score(seg.predict(grey), ctx, region, cfg, report, name)
-        cfg, probs = train_and_predict(ebsd_dir, root / "run_ebsd", ctx, region, report, "EBSD labels")
-        for which, prob in probs.items():
-            score(prob, ctx, region, cfg, report, f"U-Net EBSD labels {which}/")
+        if not SKIP_EBSD:
+            cfg, probs = train_and_predict(ebsd_dir, root / "run_ebsd", ctx, region, report, "EBSD labels")
+            for which, prob in probs.items():
+                score(prob, ctx, region, cfg, report, f"U-Net EBSD labels {which}/")
         if not SKIP_EXACT:
             cfg, probs = train_and_predict(exact_dir, root / "run_exact", ctx, region, report, "exact labels")
             for which, prob in probs.items():
