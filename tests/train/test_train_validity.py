@@ -180,3 +180,30 @@ def test_thin_boundaries_is_the_label_form_of_a_band():
     assert narrow["precision"] > 0.95 > wide["precision"] and narrow["recall"] > 0.95
     with pytest.raises(InputError, match="min_length"):
         thin_boundaries(band, min_length=-1)
+
+
+def test_photometric_jitter_reaches_training_items_only(half_covered):
+    from microseg.train.build import build_training_data
+
+    plain = load_config(None, overrides=TINY + ["data.fold=1", "data.augment=[]", "data.normalize=none"])
+    noisy = plain.replace(data={"noise": 0.2, "blur": 1.0, "intensity": 0.2})
+    tr0, val0 = build_training_data(plain, samples=[half_covered])
+    tr1, val1 = build_training_data(noisy, samples=[half_covered])
+    x0, y0 = tr0.item_arrays(0)
+    x1, y1 = tr1.item_arrays(0)
+    assert np.array_equal(y0, y1) and not np.allclose(x0, x1)
+    assert np.array_equal(val0.item_arrays(0)[0], val1.item_arrays(0)[0])      # validation untouched
+    with pytest.raises(InputError, match="noise"):
+        load_config(None, overrides=["data.noise=-1"])
+
+
+def test_noise_jitter_adds_noise_of_the_asked_size():
+    from microseg.data import augment
+
+    image = np.zeros((1, 200, 200), np.float32)
+    image[0, :, 100:] = 1.0
+    out, _ = augment(image, np.zeros((200, 200), np.uint8), ops=(), rng=3, noise=0.1)
+    resid = out - image
+    assert 0.0 < resid.std() <= 0.1 and abs(resid.mean()) < 0.01
+    same, _ = augment(image, np.zeros((200, 200), np.uint8), ops=(), rng=3, noise=0.1)
+    assert np.array_equal(out, same)

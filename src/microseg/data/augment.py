@@ -104,7 +104,7 @@ def _blur(image: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def augment(image: np.ndarray, mask: np.ndarray, *, ops: Sequence[str] = AUGMENT_OPS, rng,
-            intensity: float = 0.0, blur: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+            intensity: float = 0.0, blur: float = 0.0, noise: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Randomly transform an image and its mask together.
 
     Parameters
@@ -125,6 +125,10 @@ def augment(image: np.ndarray, mask: np.ndarray, *, ops: Sequence[str] = AUGMENT
         U(-s/2, s/2) times the range. Not clipped. 0 turns it off.
     blur : float
         Largest σ (px) of a Gaussian blur on the image only, σ ~ U(0, blur). 0 turns it off.
+    noise : float
+        Largest standard deviation of additive Gaussian noise, as a fraction of the image's
+        min..max range, σ ~ U(0, noise): another detector, dose or dwell time than the
+        training image had. Applied after the blur. 0 turns it off.
 
     Returns
     -------
@@ -142,7 +146,7 @@ def augment(image: np.ndarray, mask: np.ndarray, *, ops: Sequence[str] = AUGMENT
     if isinstance(ops, str):
         ops = (ops,)
     ops = {look_up_option(op, AUGMENT_OPS, what="augmentation op") for op in (ops or ())}
-    for value, name in ((intensity, "intensity"), (blur, "blur")):
+    for value, name in ((intensity, "intensity"), (blur, "blur"), (noise, "noise")):
         if not np.isfinite(value) or value < 0:
             raise InputError(f"{name} must be a finite number >= 0; got {value!r}")
     flips = []
@@ -158,6 +162,10 @@ def augment(image: np.ndarray, mask: np.ndarray, *, ops: Sequence[str] = AUGMENT
         image = _intensity_jitter(image, float(intensity), rng)
     if blur > 0:
         image = _blur(image, float(rng.uniform(0.0, blur)))
+    if noise > 0:
+        span = float(np.ptp(image)) or 1.0
+        sigma = float(rng.uniform(0.0, noise)) * span
+        image = (image + rng.normal(0.0, sigma, image.shape)).astype(np.float32)
     return image, mask
 
 

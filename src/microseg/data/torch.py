@@ -73,9 +73,9 @@ class PatchDataset(Dataset):
     label_width : int
         Widen the positive label to a band of this many px (odd; see
         :func:`microseg.data.widen_labels`); 1 keeps it. For training items only.
-    intensity, blur : float
-        Intensity and blur jitter strengths of :func:`microseg.data.augment`, applied to the
-        [0, 1] patch before normalisation.
+    intensity, blur, noise : float
+        Intensity, blur and noise jitter strengths of :func:`microseg.data.augment`, applied
+        to the [0, 1] patch before normalisation.
     seed : int
         With the epoch (:meth:`set_epoch`) and the item index, fixes every random choice:
         the same (seed, epoch, index) always gives the same item, in any worker.
@@ -99,7 +99,7 @@ class PatchDataset(Dataset):
     def __init__(self, samples: Sequence[Sample], *, patch: int = 256, regions=None,
                  augment: Sequence[str] = AUGMENT_OPS, crops_per_epoch: int | None = None,
                  normalize: str = "per_image", median: int = 0, label_width: int = 1, intensity: float = 0.0,
-                 blur: float = 0.0, seed: int = 0) -> None:
+                 blur: float = 0.0, noise: float = 0.0, seed: int = 0) -> None:
         samples = list(samples)
         if not samples:
             raise InputError("samples is empty")
@@ -119,8 +119,8 @@ class PatchDataset(Dataset):
         self._mode = self.preprocessing["normalize"]["mode"]
         self.augment = tuple(augment or ())
         augment_pair(np.zeros((2, 2), np.float32), np.zeros((2, 2), np.uint8), ops=self.augment,
-                     rng=0, intensity=intensity, blur=blur)  # checks the options once
-        self.intensity, self.blur = float(intensity), float(blur)
+                     rng=0, intensity=intensity, blur=blur, noise=noise)  # checks the options once
+        self.intensity, self.blur, self.noise = float(intensity), float(blur), float(noise)
         self.crops_per_epoch = None if crops_per_epoch is None else int(crops_per_epoch)
         self.seed, self.epoch = int(seed), 0
         self.names = [s.name for s in samples]
@@ -162,7 +162,7 @@ class PatchDataset(Dataset):
             image, mask = image[:, r, c], mask[r, c]
         image, mask = pad_to_size(image, p), pad_to_size(mask, p)
         image, mask = augment_pair(image, mask, ops=self.augment, rng=rng,
-                                   intensity=self.intensity, blur=self.blur)
+                                   intensity=self.intensity, blur=self.blur, noise=self.noise)
         image = normalize_image(image, mode=self._mode, stats=self._stats[sample])
         return image, mask
 

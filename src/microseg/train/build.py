@@ -92,12 +92,14 @@ def build_training_data(config: Config, *, samples: list | None = None) -> tuple
     if d.val_pairs:
         val_samples = load_training_samples(d, seed=seed + 1, pairs=d.val_pairs)
         train = PatchDataset(samples, augment=tuple(d.augment), crops_per_epoch=crops,
-                             label_width=d.label_width, **common)
+                             label_width=d.label_width,
+                             intensity=d.intensity, blur=d.blur, noise=d.noise, **common)
         val = PatchDataset(val_samples, augment=(), **common)
     else:
         train_regions, val_regions = training_regions(samples, d, seed=seed)
         train = PatchDataset(samples, regions=train_regions, augment=tuple(d.augment),
-                             crops_per_epoch=crops, label_width=d.label_width, **common)
+                             crops_per_epoch=crops, label_width=d.label_width,
+                             intensity=d.intensity, blur=d.blur, noise=d.noise, **common)
         # validate on whole chips (not a random patch of each): the same pixels every epoch
         val_common = {**common, "patch": max(d.patch, d.chip) if d.split == "columns" else d.patch}
         val = PatchDataset(samples, regions=val_regions, augment=(), **val_common) if val_regions else None

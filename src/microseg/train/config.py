@@ -52,6 +52,8 @@ class DataConfig:
     unknown pixels are ignored by the loss and the validation metrics. ``label_width``
     (odd, px) widens the training label to a band that tolerates the registration residual
     of EBSD-derived labels; validation always scores against the 1-px label.
+    ``intensity``, ``blur``, ``noise``: photometric jitter of training items
+    (:func:`microseg.data.augment`) for models meant for other microscopes and settings.
     """
 
     pairs: Any = "synthetic:se"
@@ -71,6 +73,9 @@ class DataConfig:
     pixel_size: float | None = None
     min_valid: float = 0.5
     label_width: int = 1
+    intensity: float = 0.0
+    blur: float = 0.0
+    noise: float = 0.0
     synthetic: dict = field(default_factory=dict)
 
 
@@ -267,6 +272,9 @@ def _check(cfg: Config) -> None:
     if t.step_size < 1 or t.val_every < 1 or t.patience < 0 or t.early_stop < 0:
         raise InputError("train.step_size and train.val_every must be >= 1, train.patience and "
                          "train.early_stop >= 0")
+    for name in ("intensity", "blur", "noise"):
+        if not getattr(cfg.data, name) >= 0:
+            raise InputError(f"data.{name} must be >= 0; got {getattr(cfg.data, name)}")
     if cfg.data.label_width < 1 or cfg.data.label_width % 2 == 0:
         raise InputError(f"data.label_width must be an odd number of px >= 1; got {cfg.data.label_width}")
     if not 0 <= cfg.data.min_valid <= 1:

@@ -110,7 +110,8 @@ def _fold_data(samples: list, plan: _FoldPlan, config: Config):
     split = train_val_split(regions, val_fraction=d.val_fraction, seed=seed)
     common = {"patch": d.patch, "normalize": d.normalize or "none", "median": d.median, "seed": seed}
     train = PatchDataset(samples, regions=split.train, augment=tuple(d.augment),
-                         crops_per_epoch=d.crops_per_epoch or None, label_width=d.label_width, **common)
+                         crops_per_epoch=d.crops_per_epoch or None, label_width=d.label_width,
+                             intensity=d.intensity, blur=d.blur, noise=d.noise, **common)
     val_common = {**common, "patch": max(d.patch, d.chip)}   # whole validation chips, every epoch
     val = PatchDataset(samples, regions=split.val, augment=(), **val_common) if split.val else None
     return train, val
