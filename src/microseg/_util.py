@@ -129,3 +129,23 @@ def progress(iterable: Iterable[T], *, enabled: bool = False, desc: str = "", to
         return tqdm(iterable, desc=desc, total=total, leave=False)
     return tqdm(iterable, desc=desc, total=total, file=_TqdmLogger(log or logger),
                 mininterval=5.0, ascii=True)
+
+
+def _json_default(obj):
+    import numpy as np
+
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def write_json(path: str | os.PathLike, data, *, force: bool) -> Path:
+    """Write ``data`` as indented JSON, atomically (numpy scalars and arrays, paths allowed)."""
+    import json
+
+    text = json.dumps(data, indent=2, default=_json_default, ensure_ascii=False)
+    return write_text_atomic(path, text + "\n", force=force)

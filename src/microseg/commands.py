@@ -6,14 +6,13 @@ for existence *before* any work starts, so a refused overwrite costs nothing.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from microseg._util import InputError, check_output_path, write_text_atomic
+from microseg._util import InputError, check_output_path, write_json, write_text_atomic
 
 log = logging.getLogger("microseg")
 
@@ -23,22 +22,6 @@ def _check_outputs(folder: Path, names: list[str], force: bool) -> list[Path]:
     for p in paths:
         check_output_path(p, force=force)
     return paths
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
-def write_json(path: Path, data: Any, *, force: bool) -> Path:
-    """Write ``data`` as indented JSON, atomically."""
-    text = json.dumps(data, indent=2, default=_json_default, ensure_ascii=False)
-    return write_text_atomic(path, text + "\n", force=force)
 
 
 # --------------------------------------------------------------------------------------- demo

@@ -325,7 +325,7 @@ def write_training_pair(pair: TrainingPair, out: str | Path, *, sources: dict[st
     ``classes.tif``, ``cells.tif``, ``valid.tif`` (1 = label known), ``meta.json`` (with the
     sources' SHA-256) and ``overlay.png`` (boundaries by class over the image, the unknown
     area dimmed, for a person to check)."""
-    from microseg.commands import write_json
+    from microseg._util import write_json
     from microseg.io import write_image, write_labels
     from microseg.report.figures import boundary_overlay, class_colours, plot_segmentation, save_figure
 

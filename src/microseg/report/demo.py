@@ -149,7 +149,7 @@ def run_demo(out: str | Path = "demo-output", *, size: int = 768, seed: int = 0,
 
     The returned dict has the JSON summary plus ``"text"``, a printable table.
     """
-    from microseg.commands import write_json
+    from microseg._util import write_json
     from microseg.grains import write_grain_table
     from microseg.io import write_image
 

@@ -108,7 +108,7 @@ def summary_text(s: dict[str, Any]) -> str:
 def write_ebsd_outputs(a: EBSDAnalysis, out: Path, *, force: bool = False) -> list[Path]:
     """summary.json, grains.csv and ebsd.png (IPF-Z map with boundaries by class)."""
     from microseg import ebsd as E
-    from microseg.commands import write_json
+    from microseg._util import write_json
     from microseg.grains import write_grain_table
     from microseg.report.figures import save_figure
 

@@ -175,7 +175,7 @@ def plot_grain_distributions(analysis: GrainAnalysis, *, reference: GrainAnalysi
 def write_grain_outputs(analysis: GrainAnalysis, out: Path, *, image: np.ndarray | None = None,
                         force: bool = False) -> list[Path]:
     """Write grains.csv, summary.json, labels.tif, distributions.png and overlay.png to ``out``."""
-    from microseg.commands import write_json
+    from microseg._util import write_json
     from microseg.grains import write_grain_table
     from microseg.io import write_labels
     from microseg.report.figures import boundary_overlay, plot_segmentation, save_figure

@@ -16,11 +16,10 @@ from microseg._util import InputError
 from microseg.io._ebsd import EBSDMap, Phase
 from microseg.synth import _rotations as rot
 from microseg.synth._polycrystal import (
-    _TWIN_AXES, _band_mask, _cell_orientations, _cell_pairs, _sub_rotations, _twin_choice,
+    _TWIN_AXES, _band_mask, _cell_orientations, _cell_pairs, _grains, _sub_rotations, _twin_choice,
 )
 from microseg.synth._ebsd import _not_indexed, ebsd_rotations
 from microseg.synth._sem import smooth_noise
-from microseg.synth._tessellation import packed_seeds, power_assign
 
 logger = logging.getLogger(__name__)
 
@@ -169,17 +168,6 @@ def _check(shape, pixel_size, mean_diameter_um, size_spread, fractions, curvatur
     return shape
 
 
-def _laguerre(shape, diameter, spread, rng) -> np.ndarray:
-    """Laguerre grains ``1..G`` (compact ids) on a grid; log-normal seed radii."""
-    margin = 2.0 * diameter
-    box = (-margin, -margin, shape[0] + margin, shape[1] + margin)
-    n = max(2, int(round((box[2] - box[0]) * (box[3] - box[1]) / (np.pi / 4 * diameter ** 2))))
-    pts, radii = packed_seeds(box, n, spread=spread, rng=rng)
-    owner = power_assign(shape, pts, radii ** 2)
-    present = np.bincount(owner.ravel(), minlength=n) > 0
-    return np.cumsum(present).astype(np.int32)[owner]
-
-
 def _subgrains(grains, chosen, rng):
     """Split the ``chosen`` grains into 2-4 Voronoi subgrains. Returns ``(source,
     grain_of_source, rel)``: source map (grains keep their id), parent and rotation."""
@@ -312,7 +300,7 @@ def make_curved_microstructure(shape: tuple[int, int], *, pixel_size: float = 0.
     diameter = float(mean_diameter_um) / float(pixel_size) * gain
     amplitude = 0.15 * curvature * diameter
     margin = int(np.ceil(3.0 * amplitude)) + 2
-    raw = _laguerre((shape[0] + 2 * margin, shape[1] + 2 * margin), diameter, size_spread, rng)
+    raw = _grains((shape[0] + 2 * margin, shape[1] + 2 * margin), diameter, size_spread, rng)
     g1 = int(raw.max()) + 1
     u = rng.random(g1)
     twinned, split = u < twin_fraction, (u >= twin_fraction) & (u < twin_fraction + lagb_fraction)
