@@ -1,7 +1,7 @@
 """Run every benchmark and print numbers with the machine they ran on.
 
 Usage: python benchmarks/run.py [stage ...]   (default: grains metrics classic ebsd register
-sem_classic; training runs: train archs sem_learned correlated ood, or "all")
+sem_classic; training runs: train archs sem_learned correlated ood; closing, or "all")
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from _common import print_report  # noqa: E402
 
 STAGES = ["grains", "metrics", "classic", "ebsd", "register", "sem_classic"]
 #: Training runs (minutes each on a CPU): only when named, or with "all".
-LONG = ["train", "archs", "sem_learned", "correlated", "ood"]
+LONG = ["train", "archs", "sem_learned", "correlated", "ood", "closing"]
 
 
 def machine() -> str:

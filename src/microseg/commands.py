@@ -153,7 +153,8 @@ def cmd_grains(args: argparse.Namespace) -> None:
     image = io.read_image(args.image, pixel_size=prob_image.pixel_size).data if args.image else None
     analysis = analyse_grains(prob_image.data, pixel_size=prob_image.pixel_size,
                               min_diameter=args.min_diameter, exclude_border=not args.keep_border,
-                              close_gaps=args.close_gaps, threshold=args.threshold, source=str(args.map))
+                              close_gaps=args.close_gaps, threshold=args.threshold,
+                              merge_threshold=args.merge_threshold, source=str(args.map))
     write_grain_outputs(analysis, out, image=image, force=args.force)
     s = analysis.summary
     unit = "µm" if prob_image.pixel_size else "px"

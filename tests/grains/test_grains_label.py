@@ -235,3 +235,66 @@ def test_nonconvex_labels_flags_only_nonconvex():
     lab[1:6, 6:9] = 3
     lab[2:4, 7] = 0                      # a ring: two runs on rows 2-3
     assert nonconvex_labels(lab, 3).tolist() == [False, False, False, True]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_merge_recovers_grains_joined_through_gaps(seed):
+    cell = voronoi_cells((300, 300), 80, seed=seed)
+    b = boundaries_of(cell)
+    interior = b == 0
+    gapped = cut_gaps(b, 20, np.random.default_rng(seed))
+    truth = recovered(label_grains(b, close_gaps="none", **RAW), cell, interior)
+    none = recovered(label_grains(gapped, close_gaps="none", **RAW), cell, interior)
+    merged = recovered(label_grains(gapped, close_gaps="merge", **RAW), cell, interior)
+    assert none <= truth - 15
+    assert merged >= truth - 3
+    # a complete map of cells comes back as the components are
+    np.testing.assert_array_equal(label_grains(b, close_gaps="merge", **RAW),
+                                  label_grains(b, close_gaps="none", **RAW))
+
+
+def test_merge_keeps_a_necked_grain_whole_that_the_watershed_splits():
+    # a dumbbell: two discs joined by a wide neck, with its whole boundary drawn
+    rows, cols = np.indices((80, 140))
+    grain = ((rows - 40) ** 2 + (cols - 35) ** 2 < 28 ** 2) | ((rows - 40) ** 2 + (cols - 105) ** 2 < 28 ** 2)
+    grain |= (np.abs(rows - 40) < 5) & (cols > 35) & (cols < 105)
+    b = (ndi.binary_dilation(grain) & ~grain).astype(np.uint8)
+    inside = ndi.binary_erosion(grain, iterations=2)
+    ws = label_grains(b, close_gaps="watershed", **RAW)
+    merged = label_grains(b, close_gaps="merge", **RAW)
+    assert len(np.unique(ws[inside])) == 2             # split at the neck: one grain counted twice
+    assert len(np.unique(merged[inside])) == 1
+
+
+def test_merge_keeps_a_boundary_with_a_weak_stretch_and_drops_a_faint_one():
+    prob = np.zeros((60, 120), np.float32)
+    prob[:, 39:41] = 0.9
+    prob[10:40, 39:41] = 0.1                 # half of it weak, the rest strong: mean ~0.5
+    prob[:, 80] = 0.1                        # a faint line all along, with a short stretch
+    prob[25:35, 80] = 0.6                    # above the pixel threshold: mean 0.18 < 0.2
+    merged = label_grains(prob, close_gaps="merge", **RAW)
+    assert merged.max() == 2
+    right = np.concatenate([merged[:, 42:80].ravel(), merged[:, 81:].ravel()])
+    assert len(np.unique(merged[:, :38])) == 1 and len(np.unique(right)) == 1
+    assert merged[0, 0] != merged[0, -1]
+    assert label_grains(prob, close_gaps="none", **RAW).max() == 1
+    assert label_grains(prob, close_gaps="merge", merge_threshold=0.6, **RAW).max() == 1
+
+
+def test_merge_threshold_orders_the_grain_count_and_is_checked():
+    cell = voronoi_cells((200, 200), 40, seed=4)
+    prob = boundaries_of(cell).astype(np.float32)
+    rng = np.random.default_rng(4)
+    prob *= rng.uniform(0.3, 1.0, cell.max() + 1)[np.maximum(cell, np.roll(cell, 1, 1))]  # weak and strong boundaries
+    counts = [int(label_grains(prob, threshold=0.2, close_gaps="merge", merge_threshold=t, **RAW).max())
+              for t in (0.1, 0.5, 0.9)]
+    assert counts[0] > counts[1] > counts[2] >= 1
+    with pytest.raises(InputError, match="merge_threshold"):
+        label_grains(prob, close_gaps="merge", merge_threshold=-1)
+
+
+def test_merge_in_3d_closes_a_hole_in_a_wall():
+    box = np.zeros((20, 20, 40), np.uint8)
+    box[:, :, 19] = 1
+    box[9:12, 9:12, 19] = 0
+    assert label_grains(box, close_gaps="merge", **RAW).max() == 2

@@ -9,19 +9,20 @@ from scipy import ndimage as ndi
 
 from microseg._util import InputError, look_up_option
 from microseg.grains._checks import check_boundaries, check_pixel_size, check_positive
-from microseg.grains._gaps import split_joined_grains
+from microseg.grains._gaps import merge_weak_boundaries, raster_order, split_joined_grains
 from microseg.grains._runs import runs_along_last_axis
 
 logger = logging.getLogger(__name__)
 
-CLOSE_GAPS = ("none", "watershed", "hysteresis")
+CLOSE_GAPS = ("none", "watershed", "hysteresis", "merge")
 
 
-def label_grains(boundaries: np.ndarray, *, threshold: float = 0.5, close_gaps: str = "watershed",
+def label_grains(boundaries: np.ndarray, *, threshold: float = 0.5, close_gaps: str = "merge",
                  h: float = 2.0, low: float | None = None, high: float | None = None,
                  min_size: int | None = None, min_diameter: float | None = None,
                  pixel_size: float | tuple[float, ...] | None = None, exclude_border: bool = True,
-                 fill_boundaries: bool = True, connectivity: int = 1) -> np.ndarray:
+                 fill_boundaries: bool = True, connectivity: int = 1,
+                 merge_threshold: float | None = None) -> np.ndarray:
     """Label the grains enclosed by a boundary map or a boundary probability.
 
     Steps: threshold (``boundaries >= threshold`` is boundary) → connected components of
@@ -36,7 +37,7 @@ def label_grains(boundaries: np.ndarray, *, threshold: float = 0.5, close_gaps: 
         (float in [0, 1]).
     threshold : float, optional
         Probability at or above which a pixel is boundary (ignored for binary maps).
-    close_gaps : {"watershed", "none", "hysteresis"}, optional
+    close_gaps : {"watershed", "merge", "none", "hysteresis"}, optional
         ``"none"``: connected components of the interiors. ``"watershed"``: components that
         are not orthogonally convex are split where the h-maxima of their Euclidean distance
         transform show two grains joined through a neck (marker watershed on the probability,
@@ -45,9 +46,19 @@ def label_grains(boundaries: np.ndarray, *, threshold: float = 0.5, close_gaps: 
         ``"hysteresis"``: the boundary is every pixel ``>= low`` connected to one ``>= high``
         (:func:`skimage.filters.apply_hysteresis_threshold`), which extends strong boundaries
         through weak stretches; for binary maps it equals ``"none"``.
+        ``"merge"``: a marker watershed of the probability over-segments the image (markers:
+        the h-domes of the interior's distance transform, so grains joined through a gap get
+        one each), then neighbouring regions merge, weakest first, while the mean boundary
+        strength along their shared boundary is below ``merge_threshold``
+        (:func:`skimage.graph.merge_hierarchical`): a boundary with gaps stays closed, the
+        watershed lines across a grain go, and a necked grain is not cut at its neck. Judged
+        by ARI and grain count on predicted maps it beats ``"watershed"``
+        (benchmarks/bench_closing.py). False responses above ``threshold`` inside a grain
+        still cut it where they nearly meet a boundary.
     h : float, optional
         Dynamics in pixels that a distance maximum needs to become a watershed marker: a neck
-        splits two grains only where both rise at least ``h`` px above it.
+        splits two grains only where both rise at least ``h`` px above it (``"merge"``: a
+        region of its own before merging).
     low, high : float, optional
         Hysteresis thresholds; default ``threshold / 2`` and ``threshold``.
     min_size : int, optional
@@ -70,6 +81,10 @@ def label_grains(boundaries: np.ndarray, *, threshold: float = 0.5, close_gaps: 
     connectivity : int, optional
         Neighbourhood of interior pixels: 1 (4-/6-neighbours; right for thin 8-connected
         boundary lines) up to ``ndim``.
+    merge_threshold : float, optional
+        For ``"merge"``: two regions stay apart when the mean boundary strength along their
+        shared boundary is at least this (a fully drawn boundary has 1, a missing one 0;
+        each separated neighbour pair counts its stronger pixel). Default 0.2 (measured best).
 
     Returns
     -------
@@ -88,6 +103,8 @@ def label_grains(boundaries: np.ndarray, *, threshold: float = 0.5, close_gaps: 
     1
     >>> int(label_grains(b, exclude_border=False, h=1.0).max())
     2
+    >>> int(label_grains(b, close_gaps="merge", exclude_border=False).max())
+    2
     """
     arr, is_prob = check_boundaries(boundaries)
     method = look_up_option(close_gaps, CLOSE_GAPS, what="close_gaps method")
@@ -97,7 +114,17 @@ def label_grains(boundaries: np.ndarray, *, threshold: float = 0.5, close_gaps: 
     boundary = _boundary_mask(arr, is_prob, method, threshold, low, high)
     structure = ndi.generate_binary_structure(arr.ndim, connectivity)
     labels = np.empty(arr.shape, dtype=np.int32)
-    n = ndi.label(~boundary, structure=structure, output=labels)
+    if method == "merge":
+        merge_threshold = 0.2 if merge_threshold is None else merge_threshold
+        elevation = arr if is_prob else arr.astype(np.float32)
+        labels, n = merge_weak_boundaries(elevation, ~boundary, h=check_positive(h, "h"),
+                                          merge_threshold=check_positive(merge_threshold, "merge_threshold",
+                                                                         allow_zero=True),
+                                          connectivity=connectivity)
+        labels[boundary] = 0   # a region that was all boundary pixels is gone: renumber
+        labels, n = raster_order(labels)
+    else:
+        n = ndi.label(~boundary, structure=structure, output=labels)
     if method == "watershed" and n:
         labels, n = split_joined_grains(labels, n, h=check_positive(h, "h"),
                                         prob=arr if is_prob else None, connectivity=connectivity)

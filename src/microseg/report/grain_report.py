@@ -94,8 +94,8 @@ def _astm(boundaries: np.ndarray, labels_all: np.ndarray, pixel_size: float | No
 
 
 def analyse_grains(prob: np.ndarray, *, pixel_size: float | None = None, min_diameter: float = 0.0,
-                   exclude_border: bool = True, close_gaps: str = "watershed", threshold: float = 0.5,
-                   source: str = "map") -> GrainAnalysis:
+                   exclude_border: bool = True, close_gaps: str = "merge", threshold: float = 0.5,
+                   merge_threshold: float | None = None, source: str = "map") -> GrainAnalysis:
     """Label, measure and summarise the grains of a 2D boundary map or probability.
 
     Parameters
@@ -106,7 +106,7 @@ def analyse_grains(prob: np.ndarray, *, pixel_size: float | None = None, min_dia
         µm per pixel. Without it every length is in px and ``min_diameter`` is in px.
     min_diameter : float
         Smallest grain kept, as equivalent circle diameter (µm, or px without pixel size).
-    exclude_border, close_gaps, threshold
+    exclude_border, close_gaps, threshold, merge_threshold
         As for :func:`microseg.grains.label_grains`.
     source : str
         Name used in error messages (the file).
@@ -117,7 +117,8 @@ def analyse_grains(prob: np.ndarray, *, pixel_size: float | None = None, min_dia
 
     boundary = check_boundary_map(prob, threshold=threshold, source=source)
     options: dict[str, Any] = {"threshold": threshold, "close_gaps": close_gaps,
-                               "exclude_border": False, "pixel_size": pixel_size}
+                               "exclude_border": False, "pixel_size": pixel_size,
+                               "merge_threshold": merge_threshold}
     if min_diameter and min_diameter > 0:
         if pixel_size:
             options["min_diameter"] = float(min_diameter)

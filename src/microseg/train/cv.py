@@ -7,8 +7,8 @@ sample); ``data.split: random`` (or ``crops``) deals the chips out at random int
 ``len(data.folds)`` disjoint test groups instead.
 
 Per test region: pixel F1 and boundary F1 at ``train.tolerance`` px of the mask
-``prob >= train.threshold`` (thinned to 1 px with ``train.thin``), HD95 (px), and from grains labelled with watershed gap
-closing (:func:`microseg.report.grain_report.analyse_grains`, ``grains.*`` settings):
+``prob >= train.threshold`` (thinned to 1 px with ``train.thin``), HD95 (px), and from grains labelled with the gap
+closing of ``grains.close_gaps`` (:func:`microseg.report.grain_report.analyse_grains`, ``grains.*`` settings):
 ARI against the true grains and the absolute error of the mean ECD (µm when the pixel
 size is known, else px; the mean over folds of these errors is the MAE of Table 1).
 
@@ -184,7 +184,8 @@ def _grains(prob: np.ndarray, config: Config, pixel_size: float | None, threshol
     min_d = g.min_diameter_um if pixel_size else 0.0
     try:
         a = analyse_grains(prob, pixel_size=pixel_size, min_diameter=min_d, exclude_border=g.exclude_border,
-                           close_gaps=close_gaps or g.close_gaps, threshold=threshold)
+                           close_gaps=close_gaps or g.close_gaps, threshold=threshold,
+                           merge_threshold=g.merge_threshold)
     except InputError as exc:  # no grains at all
         logger.info("grain analysis failed: %s", exc)
         return None
