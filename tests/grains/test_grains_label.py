@@ -108,18 +108,22 @@ def recovered(labels, cell, interior):
     return int(ok.sum())
 
 
+@pytest.mark.parametrize("method", ["watershed", "merge"])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_watershed_recovers_grains_joined_through_gaps(seed):
+def test_gap_closing_recovers_grains_joined_through_gaps(seed, method):
     cell = voronoi_cells((300, 300), 80, seed=seed)
     b = boundaries_of(cell)
     interior = b == 0
     gapped = cut_gaps(b, 20, np.random.default_rng(seed))
     truth = recovered(label_grains(b, close_gaps="none", **RAW), cell, interior)
     none = recovered(label_grains(gapped, close_gaps="none", **RAW), cell, interior)
-    ws = recovered(label_grains(gapped, close_gaps="watershed", **RAW), cell, interior)
+    closed = recovered(label_grains(gapped, close_gaps=method, **RAW), cell, interior)
     assert truth >= 78
     assert none <= truth - 15            # 20 gaps merge at least 15 grains
-    assert ws >= truth - 3               # the watershed gets nearly all of them back
+    assert closed >= truth - 3           # the gap closing gets nearly all of them back
+    # a complete map of cells comes back as its components are, numbered alike
+    np.testing.assert_array_equal(label_grains(b, close_gaps=method, **RAW),
+                                  label_grains(b, close_gaps="none", **RAW))
 
 
 def test_watershed_on_probability_splits_at_the_weak_gap():
@@ -235,22 +239,6 @@ def test_nonconvex_labels_flags_only_nonconvex():
     lab[1:6, 6:9] = 3
     lab[2:4, 7] = 0                      # a ring: two runs on rows 2-3
     assert nonconvex_labels(lab, 3).tolist() == [False, False, False, True]
-
-
-@pytest.mark.parametrize("seed", [0, 1])
-def test_merge_recovers_grains_joined_through_gaps(seed):
-    cell = voronoi_cells((300, 300), 80, seed=seed)
-    b = boundaries_of(cell)
-    interior = b == 0
-    gapped = cut_gaps(b, 20, np.random.default_rng(seed))
-    truth = recovered(label_grains(b, close_gaps="none", **RAW), cell, interior)
-    none = recovered(label_grains(gapped, close_gaps="none", **RAW), cell, interior)
-    merged = recovered(label_grains(gapped, close_gaps="merge", **RAW), cell, interior)
-    assert none <= truth - 15
-    assert merged >= truth - 3
-    # a complete map of cells comes back as the components are
-    np.testing.assert_array_equal(label_grains(b, close_gaps="merge", **RAW),
-                                  label_grains(b, close_gaps="none", **RAW))
 
 
 def test_merge_keeps_a_necked_grain_whole_that_the_watershed_splits():
