@@ -25,7 +25,7 @@ SETTINGS = {
 
 def _polycrystal(report) -> None:
     from microseg import classic, metrics, synth
-    from microseg.report.grain_report import analyse_grains
+    from microseg.grains import analyse_grains
 
     poly = synth.make_polycrystal((SIZE, SIZE), mean_diameter_px=40.0, pixel_size=0.05, seed=1)
     truth = analyse_grains(poly.boundaries.astype(np.float32), pixel_size=0.05, min_diameter=0.4)

@@ -41,7 +41,7 @@ def specimen(path: Path):
 
 
 def grains_of(prob, pixel_size, cfg):
-    from microseg.report.grain_report import analyse_grains
+    from microseg.grains import analyse_grains
 
     a = analyse_grains(prob, pixel_size=pixel_size, min_diameter=1.0, exclude_border=cfg.grains.exclude_border,
                        close_gaps=cfg.grains.close_gaps, threshold=0.5)

@@ -35,7 +35,7 @@ SAVE = os.environ.get("SAVE")  # a folder: keep each OOD image's probabilities a
 def mean_ecd_of(prob: np.ndarray, pixel_size: float, grains_cfg, threshold: float = 0.5,
                 close_gaps: str | None = None) -> tuple[float, int]:
     from microseg.metrics import mean_ecd
-    from microseg.report.grain_report import analyse_grains
+    from microseg.grains import analyse_grains
 
     a = analyse_grains(prob, pixel_size=pixel_size, min_diameter=grains_cfg.min_diameter_um,
                        exclude_border=grains_cfg.exclude_border, close_gaps=close_gaps or grains_cfg.close_gaps,

@@ -144,7 +144,8 @@ def _is_stack(path: Path) -> bool:
 # ------------------------------------------------------------------------------------- grains
 def cmd_grains(args: argparse.Namespace) -> None:
     from microseg import io
-    from microseg.report.grain_report import analyse_grains, write_grain_outputs
+    from microseg.grains import analyse_grains
+    from microseg.report.grain_report import write_grain_outputs
 
     out: Path = args.output
     _check_outputs(out, ["grains.csv", "summary.json", "labels.tif", "distributions.png", "overlay.png"],
@@ -188,10 +189,12 @@ def cmd_ebsd(args: argparse.Namespace) -> None:
 def cmd_labels(args: argparse.Namespace) -> None:
     from microseg.io import read_ebsd, read_image
     from microseg.register import read_landmarks
+    from microseg.classic import to_gray_float
     from microseg.register.pairs import PAIR_FILES, make_training_pair, write_training_pair
+    from microseg.report.figures import plot_training_pair, save_figure
 
     out: Path = args.output
-    _check_outputs(out, list(PAIR_FILES), args.force)
+    _check_outputs(out, [*PAIR_FILES, "overlay.png"], args.force)
     options = _ebsd_options(args)
     del options["max_quality"], options["merge_phases"]
     if options["min_quality"] is None:
@@ -205,6 +208,9 @@ def cmd_labels(args: argparse.Namespace) -> None:
                               fiducial_radius_um=args.fiducial_radius, **options)
     sources = {"ebsd": args.ebsd, "image": args.image, **({"points": args.points} if args.points else {})}
     write_training_pair(pair, out, sources=sources, force=args.force)
+    grey = to_gray_float(pair.image.data, name=str(args.image))
+    save_figure(plot_training_pair(grey, pair.boundaries, pair.classes, pair.valid), out / "overlay.png",
+                force=args.force)
     reg = pair.meta["registration"]
     print(f"{args.ebsd} -> {args.image}: alignment score {reg.get('score_before', float('nan')):.3f} -> "
           f"{reg.get('score_after', float('nan')):.3f}; boundaries on {pair.meta['boundary_fraction']:.1%} "
@@ -216,7 +222,7 @@ def cmd_labels(args: argparse.Namespace) -> None:
         n = c["counts"]
         print(f"EBSD clean-up ({', '.join(n.get('steps', []))}): {n.get('removed', 0)} points removed, "
               f"{n.get('filled', 0)} filled, {n.get('not_indexed', 0)} left non-indexed (--clean none to skip)")
-    print(f"wrote {out}/ ({', '.join(PAIR_FILES)})")
+    print(f"wrote {out}/ ({', '.join(PAIR_FILES)}, overlay.png)")
 
 
 # ----------------------------------------------------------------------------------- evaluate

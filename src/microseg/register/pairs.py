@@ -4,7 +4,8 @@
 classes, cells, landmark transform (optionally tilt-corrected), automatic refinement with a
 drift field, warping of the cell map into the image frame and the 1-px boundary raster —
 and ``write_training_pair`` writes the pair folder of DESIGN.md: ``image.tif``,
-``boundaries.tif``, ``classes.tif``, ``meta.json`` and ``overlay.png``.
+``boundaries.tif``, ``classes.tif``, ``cells.tif``, ``valid.tif`` and ``meta.json``
+(``microseg labels`` draws ``overlay.png`` beside them).
 """
 from __future__ import annotations
 
@@ -25,8 +26,7 @@ from microseg.register._warp import Registration
 
 log = logging.getLogger(__name__)
 
-PAIR_FILES = ("image.tif", "boundaries.tif", "classes.tif", "cells.tif", "valid.tif", "meta.json",
-              "overlay.png")
+PAIR_FILES = ("image.tif", "boundaries.tif", "classes.tif", "cells.tif", "valid.tif", "meta.json")
 
 
 @dataclass(frozen=True)
@@ -322,12 +322,11 @@ def _meta(m, image, start, reg, boundaries, classes, valid, clean, thresholds, r
 def write_training_pair(pair: TrainingPair, out: str | Path, *, sources: dict[str, str | Path] | None = None,
                         force: bool = False) -> Path:
     """Write the pair folder of DESIGN.md: ``image.tif`` (with pixel size), ``boundaries.tif``,
-    ``classes.tif``, ``cells.tif``, ``valid.tif`` (1 = label known), ``meta.json`` (with the
-    sources' SHA-256) and ``overlay.png`` (boundaries by class over the image, the unknown
-    area dimmed, for a person to check)."""
+    ``classes.tif``, ``cells.tif``, ``valid.tif`` (1 = label known) and ``meta.json`` (with
+    the sources' SHA-256). ``microseg labels`` adds ``overlay.png``
+    (:func:`microseg.report.figures.plot_training_pair`) for a person to check."""
     from microseg._util import write_json
     from microseg.io import write_image, write_labels
-    from microseg.report.figures import boundary_overlay, class_colours, plot_segmentation, save_figure
 
     out = Path(out)
     for name in PAIR_FILES:
@@ -340,13 +339,4 @@ def write_training_pair(pair: TrainingPair, out: str | Path, *, sources: dict[st
     write_labels(out / "cells.tif", pair.cells, force=force)
     write_image(out / "valid.tif", pair.valid.astype(np.uint8), pixel_size=pair.image.pixel_size, force=force)
     write_json(out / "meta.json", meta, force=force)
-    grey = _grey(pair.image)
-    overlay = boundary_overlay(grey, np.zeros_like(pair.boundaries))
-    drawn = pair.boundaries > 0
-    overlay[drawn] = class_colours(pair.classes)[drawn] * 0.9 + 0.1
-    overlay[drawn & (pair.classes == 1)] = (0.1, 0.9, 1.0)  # HAGB cyan on grey
-    overlay[~pair.valid] *= 0.35                             # no label there
-    fig = plot_segmentation({"SEM image": grey, "EBSD boundaries registered (HAGB cyan, LAGB yellow, Σ3 red)":
-                             overlay}, ncols=2)
-    save_figure(fig, out / "overlay.png", force=force)
     return out

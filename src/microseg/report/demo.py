@@ -33,7 +33,7 @@ BOUNDARY_METHODS = {
 
 def _polycrystal_part(size: int, seed: int, steps: Any) -> dict[str, Any]:
     from microseg import classic, metrics, synth
-    from microseg.report.grain_report import analyse_grains
+    from microseg.grains import analyse_grains
 
     poly = synth.make_polycrystal((size, size), mean_diameter_px=40.0, pixel_size=0.05, seed=seed)
     image = synth.render_sem(poly, mode="se", seed=seed)

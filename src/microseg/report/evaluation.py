@@ -71,7 +71,7 @@ def evaluate_maps(pred: np.ndarray, truth: np.ndarray, *, kind: str = "boundarie
         raise InputError("truth: has no boundary pixels; expected a boundary map (1 = boundary)")
     out: dict[str, Any] = {"kind": kind, "tolerance_px": tolerance}
     out.update(metrics.evaluate_boundaries(p, t, tolerance=tolerance))
-    from microseg.report.grain_report import analyse_grains
+    from microseg.grains import analyse_grains
 
     grains_true = analyse_grains(truth.astype(np.float32), pixel_size=pixel_size, min_diameter=min_diameter,
                                  source="truth")

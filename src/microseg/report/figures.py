@@ -85,6 +85,20 @@ def class_colours(classes: np.ndarray) -> np.ndarray:
     return CLASS_COLOURS[np.clip(classes, 0, len(CLASS_COLOURS) - 1)]
 
 
+def plot_training_pair(image: np.ndarray, boundaries: np.ndarray, classes: np.ndarray,
+                       valid: np.ndarray) -> Any:
+    """The pair overlay for a person to check: the SEM image beside the registered EBSD
+    boundaries by class (HAGB cyan, LAGB yellow, Σ3 red) on it, the unknown area dimmed.
+    ``image`` grey in [0, 1]."""
+    overlay = boundary_overlay(image, np.zeros_like(boundaries))
+    drawn = boundaries > 0
+    overlay[drawn] = class_colours(classes)[drawn] * 0.9 + 0.1
+    overlay[drawn & (classes == 1)] = (0.1, 0.9, 1.0)  # HAGB cyan on grey
+    overlay[~valid] *= 0.35                            # no label there
+    return plot_segmentation({"SEM image": image, "EBSD boundaries registered (HAGB cyan, LAGB yellow, Σ3 red)":
+                              overlay}, ncols=2)
+
+
 def _label_colours(labels: np.ndarray, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     lut = rng.uniform(0.25, 1.0, size=(int(labels.max()) + 1, 3))

@@ -161,7 +161,7 @@ class InferConfig:
 
 @dataclass(frozen=True)
 class GrainsConfig:
-    """Grain analysis of predicted maps (:func:`microseg.report.grain_report.analyse_grains`)."""
+    """Grain analysis of predicted maps (:func:`microseg.grains.analyse_grains`)."""
 
     min_diameter_um: float = 0.4
     exclude_border: bool = True

@@ -8,7 +8,7 @@ sample); ``data.split: random`` (or ``crops``) deals the chips out at random int
 
 Per test region: pixel F1 and boundary F1 at ``train.tolerance`` px of the mask
 ``prob >= train.threshold`` (thinned to 1 px with ``train.thin``), HD95 (px), and from grains labelled with the gap
-closing of ``grains.close_gaps`` (:func:`microseg.report.grain_report.analyse_grains`, ``grains.*`` settings):
+closing of ``grains.close_gaps`` (:func:`microseg.grains.analyse_grains`, ``grains.*`` settings):
 ARI against the true grains and the absolute error of the mean ECD (µm when the pixel
 size is known, else px; the mean over folds of these errors is the MAE of Table 1).
 
@@ -178,7 +178,7 @@ def grains_inside(labels: np.ndarray, valid: np.ndarray) -> np.ndarray:
 def _grains(prob: np.ndarray, config: Config, pixel_size: float | None, threshold: float,
             valid: np.ndarray | None = None, close_gaps: str | None = None):
     from microseg.metrics import mean_ecd
-    from microseg.report.grain_report import analyse_grains
+    from microseg.grains import analyse_grains
 
     g = config.grains
     min_d = g.min_diameter_um if pixel_size else 0.0

@@ -6,7 +6,7 @@ import pytest
 
 from microseg import synth
 from microseg._util import InputError
-from microseg.report.grain_report import analyse_grains
+from microseg.grains import analyse_grains
 
 
 @pytest.mark.parametrize("seed,size,diameter", [(0, 256, 30.0), (1, 384, 20.0), (2, 512, 40.0),

@@ -1,0 +1,147 @@
+"""Boundary map → grains → table, summary, distribution fits and ASTM E112 grain size, in one call.
+
+What ``microseg grains`` measures and what ``cv`` scores grains with; the figures and files
+of it are drawn and written by :mod:`microseg.report.grain_report`.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from microseg._util import InputError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GrainAnalysis:
+    """Everything measured from one boundary map.
+
+    ``labels`` int32 (Y, X), 0 = excluded; ``table`` the per-grain columns of
+    :func:`microseg.grains.measure_grains`; ``summary`` JSON-ready numbers (``n_grains``,
+    ``mean_ecd_um`` ...); ``fits`` name → fitted distribution.
+    """
+
+    labels: np.ndarray
+    table: dict[str, np.ndarray]
+    summary: dict[str, Any]
+    fits: dict[str, Any] = field(default_factory=dict)
+    pixel_size: float | None = None
+    boundaries: np.ndarray | None = None
+
+
+def check_boundary_map(prob: np.ndarray, *, threshold: float = 0.5, source: str = "map") -> np.ndarray:
+    """Refuse maps that cannot be boundary maps: wrong shape, NaN, none or all boundary."""
+    prob = np.asarray(prob)
+    if prob.ndim != 2:
+        raise InputError(f"{source}: expected a 2D (Y, X) boundary map, got shape {prob.shape}")
+    if prob.dtype.kind == "f" and not np.isfinite(prob).all():
+        raise InputError(f"{source}: contains {int((~np.isfinite(prob)).sum())} NaN or infinite values")
+    boundary = prob >= threshold
+    if not boundary.any():
+        raise InputError(f"{source}: has no boundary pixels (all values below {threshold}); "
+                         "expected a boundary map (1 = boundary) or a boundary probability")
+    if boundary.all():
+        raise InputError(f"{source}: every pixel is boundary (all values >= {threshold}); "
+                         "there are no grain interiors to label")
+    return boundary
+
+
+def _fits(table: dict[str, np.ndarray], size_column: str) -> dict[str, Any]:
+    from microseg.grains.distributions import fit_distribution
+
+    fits: dict[str, Any] = {}
+    sizes = np.asarray(table.get(size_column, []), dtype=float)
+    sizes = sizes[np.isfinite(sizes) & (sizes > 0)]
+    ratios = np.asarray(table.get("aspect_ratio", []), dtype=float)
+    ratios = ratios[np.isfinite(ratios)]
+    for kind, values in (("exponential", sizes), ("lognormal", sizes), ("beta", ratios)):
+        if values.size >= 3 and np.unique(values).size >= 2:
+            try:
+                fits[kind] = fit_distribution(values, kind)
+            except InputError as exc:  # e.g. all aspect ratios exactly 1
+                log.info("no %s fit: %s", kind, exc)
+    return fits
+
+
+def _fit_summary(fit: Any) -> dict[str, Any]:
+    return {"params": list(fit.params), "ks_statistic": fit.ks_statistic, "n": fit.n}
+
+
+def _astm(boundaries: np.ndarray, labels_all: np.ndarray, pixel_size: float | None) -> dict[str, Any]:
+    """ASTM E112 G by Jeffries' planimetric method (on all grains, cut ones counted as E112
+    says) and by Heyn's line grid and Abrams' circles; empty without a pixel size."""
+    if pixel_size is None:
+        return {}
+    from dataclasses import asdict
+
+    from microseg.grains.astm import grain_size_intercept, grain_size_planimetric
+
+    out: dict[str, Any] = {}
+    try:
+        out["planimetric"] = asdict(grain_size_planimetric(labels_all, pixel_size=pixel_size))
+        for pattern in ("lines", "circles"):
+            g = grain_size_intercept(boundaries, pixel_size=pixel_size, pattern=pattern, labels=labels_all)
+            out[f"intercept_{pattern}"] = asdict(g)
+    except InputError as exc:
+        log.info("no ASTM grain size: %s", exc)
+    return out
+
+
+def analyse_grains(prob: np.ndarray, *, pixel_size: float | None = None, min_diameter: float = 0.0,
+                   exclude_border: bool = True, close_gaps: str = "watershed", threshold: float = 0.5,
+                   merge_threshold: float | None = None, source: str = "map") -> GrainAnalysis:
+    """Label, measure and summarise the grains of a 2D boundary map or probability.
+
+    Parameters
+    ----------
+    prob : ndarray, shape (Y, X)
+        Boundary map (1 = boundary) or boundary probability in [0, 1].
+    pixel_size : float, optional
+        µm per pixel. Without it every length is in px and ``min_diameter`` is in px.
+    min_diameter : float
+        Smallest grain kept, as equivalent circle diameter (µm, or px without pixel size).
+    exclude_border, close_gaps, threshold, merge_threshold
+        As for :func:`microseg.grains.label_grains`.
+    source : str
+        Name used in error messages (the file).
+    """
+    from skimage.segmentation import relabel_sequential
+
+    from microseg.grains.label import border_labels, fill_unlabelled, label_grains
+    from microseg.grains.measure import grain_summary, measure_grains
+
+    boundary = check_boundary_map(prob, threshold=threshold, source=source)
+    options: dict[str, Any] = {"threshold": threshold, "close_gaps": close_gaps,
+                               "exclude_border": False, "pixel_size": pixel_size,
+                               "merge_threshold": merge_threshold}
+    if min_diameter and min_diameter > 0:
+        if pixel_size:
+            options["min_diameter"] = float(min_diameter)
+        else:
+            options["min_size"] = int(math.ceil(math.pi * (min_diameter / 2.0) ** 2))
+    interiors = label_grains(prob, fill_boundaries=False, **options)
+    cut = border_labels(interiors)  # decided on interiors, as label_grains does
+    labels_all = fill_unlabelled(interiors.copy()) if interiors.any() else interiors
+    labels = labels_all
+    if exclude_border:
+        labels = np.where(np.isin(labels_all, cut), 0, labels_all)
+        labels = relabel_sequential(labels)[0].astype(np.int32)
+    if labels.max() == 0:
+        hint = " (all grains touch the image edge; try --keep-border)" if exclude_border else ""
+        raise InputError(f"{source}: no grains found{hint}")
+    table = measure_grains(labels, pixel_size=pixel_size)
+    unit = "um" if pixel_size else "px"
+    summary: dict[str, Any] = {"source": source, **grain_summary(table), "pixel_size_um": pixel_size,
+                               "length_unit": "µm" if pixel_size else "px"}
+    fits = _fits(table, f"ecd_{unit}")
+    summary["fits"] = {k: _fit_summary(v) for k, v in fits.items()}
+    summary["astm_e112"] = _astm(boundary, labels_all, pixel_size)
+    summary["settings"] = {"min_diameter": min_diameter, "min_diameter_unit": summary["length_unit"],
+                           "exclude_border": exclude_border, "close_gaps": close_gaps,
+                           "threshold": threshold, "merge_threshold": merge_threshold}
+    return GrainAnalysis(labels, table, summary, fits, pixel_size, boundary)
