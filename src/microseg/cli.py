@@ -112,10 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-diameter", type=float, default=0.0,
                    help="smallest grain kept, as ECD in µm (in px when the pixel size is unknown)")
     p.add_argument("--keep-border", action="store_true", help="keep grains cut by the image edge")
-    p.add_argument("--close-gaps", default="watershed", choices=("watershed", "merge", "hysteresis", "none"),
-                   help="how open boundaries become closed grains: watershed (default; splits grains "
-                        "joined through a neck), merge (regions merge across boundaries whose mean "
-                        "strength is below 0.2: better ARI on predicted maps, ~60x slower), hysteresis, none")
+    p.add_argument("--close-gaps", default="merge", choices=("merge", "watershed", "hysteresis", "none"),
+                   help="how open boundaries become closed grains: merge (default: grains joined "
+                        "through gaps are cut by a watershed and merged again where the boundary "
+                        "between the pieces is weak), watershed (cut at necks only), hysteresis, none")
     p.add_argument("--merge-threshold", type=float, default=None,
                    help="merge: regions stay apart where their shared boundary's mean strength is at "
                         "least this (0-1, default 0.2; higher merges more)")

@@ -16,7 +16,8 @@ def _padded_box(sl: tuple[slice, ...], shape: tuple[int, ...]) -> tuple[slice, .
 
 
 def split_joined_grains(labels: np.ndarray, n_labels: int, *, h: float, prob: np.ndarray | None = None,
-                        connectivity: int = 1) -> tuple[np.ndarray, int]:
+                        connectivity: int = 1, merge_threshold: float | None = None,
+                        boundary: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """Split labelled components that are several grains joined through gaps, in place.
 
     Each component that is not orthogonally convex (see
@@ -28,16 +29,29 @@ def split_joined_grains(labels: np.ndarray, n_labels: int, *, h: float, prob: np
     else on the negated distance. Orthogonally convex components are never split, so a
     complete map of convex cells comes back unchanged.
 
+    With ``merge_threshold`` (and ``prob``, the boundary strength, and ``boundary``, the boundary
+    pixels), the watershed divides the component and the boundary pixels of its box into pieces, and the pieces are merged again,
+    weakest first, while the mean strength along their shared boundary is below
+    ``merge_threshold`` (:func:`skimage.graph.merge_hierarchical`; a merged boundary pools its
+    pixels). The strength of a shared boundary is the mean, over the face-neighbour pairs it
+    separates, of the larger ``prob`` of the pair: a drawn 1-px boundary has 1, a gap 0, a
+    narrow neck inside a grain 0 however close to its boundary. So a boundary with gaps stays
+    closed, and the watershed lines that cross one grain (a necked or curved grain) go.
+
     Returns ``(labels, n_labels)``; new grains get the labels ``n_labels + 1, ...``.
     """
     from skimage.morphology import local_maxima, reconstruction
     from skimage.segmentation import watershed
 
+    merge = merge_threshold is not None
+    if merge and (prob is None or boundary is None):
+        raise ValueError("merge_threshold needs prob (the boundary strength) and boundary")
     candidates = np.flatnonzero(nonconvex_labels(labels, n_labels))
     if candidates.size == 0:
         return labels, n_labels
     boxes = ndi.find_objects(labels, max_label=n_labels)
     full = ndi.generate_binary_structure(labels.ndim, labels.ndim)
+    inner = tuple(slice(1, -1) for _ in range(labels.ndim))
     next_label = n_labels + 1
     n_split = 0
     for label in candidates:
@@ -56,72 +70,52 @@ def split_joined_grains(labels: np.ndarray, n_labels: int, *, h: float, prob: np
         if prob is None:
             elevation = -dist
         else:
-            elevation = np.pad(prob[box].astype(np.float64), 1) - 1e-3 * dist / dist.max()
-        pieces = watershed(elevation, markers, mask=mask, connectivity=connectivity)
-        inner = tuple(slice(1, -1) for _ in range(labels.ndim))
-        pieces = pieces[inner]
-        inside = pieces > 0
-        new = np.where(pieces[inside] == 1, label, next_label + pieces[inside] - 2)
-        view[inside] = new.astype(labels.dtype)
-        next_label += n_markers - 1
+            strength = np.pad(prob[box].astype(np.float64), 1)
+            elevation = strength - 1e-3 * dist / dist.max()
+        if merge:
+            # the boundary pixels nearer to this component than to any other take part, so that
+            # pieces on both sides of a thick boundary meet on its crest
+            pieces = watershed(elevation, markers, mask=mask | np.pad(_owned_boundary(view, label, boundary[box]), 1),
+                               connectivity=connectivity)
+            pieces = _merge_pieces(pieces, strength, merge_threshold)
+            pieces = np.where(mask, pieces, 0)[inner]
+            ids = np.unique(pieces[pieces > 0])
+            if ids.size < 2:
+                continue
+            lut = np.zeros(int(ids[-1]) + 1, dtype=labels.dtype)
+            lut[ids] = np.concatenate([[label], np.arange(next_label, next_label + ids.size - 1)])
+            inside = pieces > 0
+            view[inside] = lut[pieces[inside]]
+            next_label += ids.size - 1
+        else:
+            pieces = watershed(elevation, markers, mask=mask, connectivity=connectivity)[inner]
+            inside = pieces > 0
+            new = np.where(pieces[inside] == 1, label, next_label + pieces[inside] - 2)
+            view[inside] = new.astype(labels.dtype)
+            next_label += n_markers - 1
         n_split += 1
-    logger.debug("watershed gap closing: %d of %d candidate components split into %d grains more",
-                 n_split, candidates.size, next_label - 1 - n_labels)
+    logger.debug("%s gap closing: %d of %d candidate components split into %d grains more",
+                 "merge" if merge else "watershed", n_split, candidates.size, next_label - 1 - n_labels)
     return labels, next_label - 1
 
 
-def merge_weak_boundaries(elevation: np.ndarray, interior: np.ndarray, *, h: float,
-                          merge_threshold: float, connectivity: int = 1) -> tuple[np.ndarray, int]:
-    """Over-segment by a marker watershed, then merge regions across weak boundaries.
+def _owned_boundary(view: np.ndarray, label: int, boundary: np.ndarray) -> np.ndarray:
+    """Boundary pixels of a box whose nearest labelled pixel belongs to ``label``."""
+    if not (view > 0).all() and (view > 0).any():
+        nearest = ndi.distance_transform_edt(view == 0, return_distances=False, return_indices=True)
+        return boundary & (view[tuple(nearest)] == label)
+    return np.zeros(view.shape, dtype=bool)
 
-    Markers are the h-domes of the Euclidean distance transform of ``interior`` (one or more
-    per grain, so that two grains joined through a gap get one each); the watershed of
-    ``elevation`` (the boundary probability, ties broken by the distance) from them tiles
-    the image. Adjacent regions are then merged greedily, weakest first, while the mean
-    strength along their shared boundary is below ``merge_threshold``
-    (:func:`skimage.graph.merge_hierarchical`); a merged boundary pools its pixels. The
-    strength of a boundary is the mean, over the neighbour pairs (face neighbours) that it
-    separates, of the larger ``elevation`` of the pair: a drawn 1-px boundary has 1, a missing
-    one 0, and a narrow neck inside a grain 0 however close to its boundary. A
-    boundary with gaps keeps a high mean and stays closed; the watershed lines that cross a
-    grain's interior have a low mean and go.
 
-    Returns ``(labels, n)``: a tessellation of the whole image, labels 1..n.
-    """
+def _merge_pieces(pieces: np.ndarray, strength: np.ndarray, merge_threshold: float) -> np.ndarray:
+    """Watershed pieces (0 = outside) merged across weak boundaries; labels 1.., 0 kept."""
     from skimage import graph
-    from skimage.morphology import local_maxima, reconstruction
-    from skimage.segmentation import watershed
 
-    dist = ndi.distance_transform_edt(interior)
-    domes = reconstruction(dist - h, dist, method="dilation")
-    tops = local_maxima(domes, connectivity=interior.ndim, allow_borders=True) & interior
-    # a component too small for a dome of its own (a few px) is its own marker
-    components, n_comp = ndi.label(interior, structure=ndi.generate_binary_structure(interior.ndim, connectivity))
-    seeded = np.zeros(n_comp + 1, dtype=bool)
-    seeded[components[tops]] = True
-    seeded[0] = True
-    tops |= ~seeded[components]
-    # one marker per connected top within one component: the tops of two components that
-    # touch across a diagonal of an 8-connected boundary line stay two markers
-    full = ndi.generate_binary_structure(interior.ndim, interior.ndim)
-    clusters, n_clusters = ndi.label(tops, structure=full)
-    key = components[tops].astype(np.int64) * (n_clusters + 1) + clusters[tops]
-    markers = np.zeros(interior.shape, dtype=np.int32)
-    uniq, markers[tops] = np.unique(key, return_inverse=True)
-    markers[tops] += 1
-    n_markers = int(uniq.size)
-    if n_markers == 0:
-        return np.ones(interior.shape, dtype=np.int32), 1
-    elev = elevation.astype(np.float64) - 1e-3 * dist / max(float(dist.max()), 1.0)
-    regions = watershed(elev, markers, connectivity=connectivity).astype(np.int32)
-    if n_markers > 1:
-        rag = _boundary_graph(regions, elevation)
-        regions = graph.merge_hierarchical(regions, rag, thresh=merge_threshold, rag_copy=False,
-                                           in_place_merge=True, merge_func=_no_op,
-                                           weight_func=_pooled_boundary_mean).astype(np.int32)
-    regions, n = raster_order(regions + 1)   # merge_hierarchical numbers from 0
-    logger.debug("merge gap closing: %d watershed regions -> %d", n_markers, n)
-    return regions.astype(np.int32, copy=False), n
+    rag = _boundary_graph(pieces, strength)
+    merged = graph.merge_hierarchical(pieces, rag, thresh=merge_threshold, rag_copy=False,
+                                      in_place_merge=True, merge_func=_no_op,
+                                      weight_func=_pooled_boundary_mean)
+    return np.where(pieces > 0, merged + 1, 0)   # merge_hierarchical numbers its nodes from 0
 
 
 def _boundary_graph(regions: np.ndarray, elevation: np.ndarray):
@@ -137,7 +131,7 @@ def _boundary_graph(regions: np.ndarray, elevation: np.ndarray):
         hi = [slice(None)] * regions.ndim
         lo[axis], hi[axis] = slice(None, -1), slice(1, None)
         a, b = regions[tuple(lo)], regions[tuple(hi)]
-        cut = a != b
+        cut = (a != b) & (a > 0) & (b > 0)
         la, lb = a[cut].astype(np.int64), b[cut].astype(np.int64)
         keys.append(np.minimum(la, lb) * n + np.maximum(la, lb))
         values.append(np.maximum(elevation[tuple(lo)][cut], elevation[tuple(hi)][cut]).astype(np.float64))
@@ -145,7 +139,7 @@ def _boundary_graph(regions: np.ndarray, elevation: np.ndarray):
     count = np.bincount(inverse)
     mean = np.bincount(inverse, weights=np.concatenate(values)) / count
     rag = RAG()
-    rag.add_nodes_from(range(1, n))
+    rag.add_nodes_from(int(v) for v in np.unique(regions[regions > 0]))
     rag.add_edges_from((int(k // n), int(k % n), {"weight": float(w), "count": int(c)})
                        for k, w, c in zip(key, mean, count))
     for node in rag.nodes():
@@ -164,12 +158,3 @@ def _pooled_boundary_mean(graph, src: int, dst: int, n: int) -> dict:
     count = a["count"] + b["count"]
     return {"count": count, "weight": (a["count"] * a["weight"] + b["count"] * b["weight"]) / count}
 
-
-def raster_order(labels: np.ndarray) -> tuple[np.ndarray, int]:
-    """Renumber labels 1..n in raster order of first appearance, as :func:`scipy.ndimage.label`
-    numbers components (0 stays 0)."""
-    found, first = np.unique(labels.ravel(), return_index=True)
-    first, found = first[found != 0], found[found != 0]
-    lut = np.zeros(int(labels.max()) + 1, dtype=np.int32)
-    lut[found[np.argsort(first)]] = np.arange(1, found.size + 1, dtype=np.int32)
-    return lut[labels], int(found.size)

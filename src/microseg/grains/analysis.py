@@ -93,7 +93,7 @@ def _astm(boundaries: np.ndarray, labels_all: np.ndarray, pixel_size: float | No
 
 
 def analyse_grains(prob: np.ndarray, *, pixel_size: float | None = None, min_diameter: float = 0.0,
-                   exclude_border: bool = True, close_gaps: str = "watershed", threshold: float = 0.5,
+                   exclude_border: bool = True, close_gaps: str = "merge", threshold: float = 0.5,
                    merge_threshold: float | None = None, source: str = "map") -> GrainAnalysis:
     """Label, measure and summarise the grains of a 2D boundary map or probability.
 

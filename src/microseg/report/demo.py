@@ -2,7 +2,7 @@
 
 1. A synthetic polycrystal (Laguerre grains, Σ3 twin lamellae, subgrains) rendered as an
    SE-like micrograph.
-2. Classical segmentation (Otsu and Sauvola) of its boundaries, gap closing by watershed,
+2. Classical segmentation (Otsu and Sauvola) of its boundaries, gap closing by watershed and merging,
    grains measured and compared with the truth (boundary F1, HD95, ARI, error in mean ECD).
 3. A synthetic FIB-SEM stack of a porous two-phase ceramic, segmented slice by slice,
    IoU and phase fraction per slice (seed 004's evaluation).
@@ -78,7 +78,7 @@ def _figures(poly_part: dict[str, Any], fib: dict[str, Any], out: Path, force: b
         "synthetic SE micrograph": image.data,
         "true boundaries: HAGB white, LAGB yellow, Σ3 red": class_colours(poly.classes),
         "Sauvola boundary probability": m["sauvola"]["prob"],
-        f"Sauvola + watershed grains (n={m['sauvola']['grains'].summary['n_grains']})": m["sauvola"]["grains"].labels,
+        f"Sauvola + merge grains (n={m['sauvola']['grains'].summary['n_grains']})": m["sauvola"]["grains"].labels,
         f"true grains (n={poly_part['truth'].summary['n_grains']})": poly_part["truth"].labels,
         "Otsu mask (red) over truth (cyan)": boundary_overlay(image.data, m["otsu"]["prob"] >= 0.5,
                                                                truth=poly.boundaries),
@@ -86,7 +86,7 @@ def _figures(poly_part: dict[str, Any], fib: dict[str, Any], out: Path, force: b
     save_figure(plot_segmentation(panels, ncols=3, title="microseg demo: classical baseline vs exact truth"),
                 out / "demo.png", force=force)
     fig = plot_grain_distributions(m["sauvola"]["grains"], reference=poly_part["truth"],
-                                   names=("Sauvola + watershed", "truth"))
+                                   names=("Sauvola + merge", "truth"))
     save_figure(fig, out / "distributions.png", force=force)
 
     plt = _pyplot()

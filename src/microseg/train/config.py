@@ -165,7 +165,7 @@ class GrainsConfig:
 
     min_diameter_um: float = 0.4
     exclude_border: bool = True
-    close_gaps: str = "watershed"
+    close_gaps: str = "merge"
     merge_threshold: float | None = None
 
 
