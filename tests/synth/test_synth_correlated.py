@@ -205,6 +205,25 @@ def test_bse_shows_steps_and_se_shows_grooves(se, bse):
     assert se_groove / se_step > 3 * abs(bse_groove) / bse_step
 
 
+def test_contrast_marks_the_boundaries_the_image_shows(se):
+    """The contrast map lives on the truth boundaries only, and a boundary it calls strong
+    shows a larger local image gradient than one it calls faint (an independent check:
+    measured on the rendered image, not on the generator's numbers)."""
+    c, b = se.contrast, se.boundaries > 0
+    assert c.shape == se.boundaries.shape and c.dtype == np.float32
+    assert (c[~b] == 0).all() and (c[b] >= 0).all()
+    floor = se.image.metadata["contrast_floor"]
+    assert 0.002 < floor < 0.05
+    share = se.metadata["hidden_boundaries"]["invisible_pixel_share"]
+    assert share == pytest.approx(((c < floor) & b).sum() / b.sum())
+    grey = ndimage.gaussian_filter(se.image.data.astype(float), 1.5)
+    grad = ndimage.maximum_filter(np.hypot(*np.gradient(grey)), size=5)
+    inside = b & ~ndimage.binary_dilation(se.fiducial_mask, iterations=10)
+    faint, strong = inside & (c < np.percentile(c[b], 20)), inside & (c > np.percentile(c[b], 80))
+    assert faint.sum() > 50 and strong.sum() > 50
+    assert np.median(grad[strong]) > 1.5 * np.median(grad[faint])
+
+
 def test_grains_are_curved_and_non_convex(se):
     def solidity(labels):
         return np.mean([r.solidity for r in regionprops(labels) if r.area > 100])
@@ -239,6 +258,7 @@ def test_ood_set():
         assert o.image.metadata["mode"] == "bse"
         assert ndimage.label(o.boundaries == 0)[1] == o.labels.max()
         assert not o.fiducial_mask.any()
+        assert o.contrast.shape == o.boundaries.shape and (o.contrast[o.boundaries == 0] == 0).all()
     assert ood[0].metadata["n_cells"] > ood[1].metadata["n_cells"]
 
 

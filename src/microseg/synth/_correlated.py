@@ -55,6 +55,12 @@ class SyntheticMicrograph:
         Pixels covered by a Pt fiducial (grains hidden there).
     metadata : dict
         Generation parameters and measured statistics (JSON-serialisable).
+    contrast : ndarray of float32, shape (Y, X), optional
+        Peak contrast of the truth boundary at each boundary pixel (groove, channelling step
+        and relief, in signal units where grain interiors span ~0.4-0.6 in SE; 0 off the
+        boundaries). Below ``image.metadata["contrast_floor"]`` (the shot noise of a
+        2 x 20 px average along the boundary at the image's dose) no detector can see it:
+        the physics limit of boundary recall on this image.
     """
 
     image: Image
@@ -64,6 +70,7 @@ class SyntheticMicrograph:
     cells: np.ndarray
     fiducial_mask: np.ndarray
     metadata: dict = field(default_factory=dict)
+    contrast: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -300,11 +307,26 @@ def _topography(truth, mode, rng) -> tuple[np.ndarray, dict]:
     a = rng.uniform(0, 2 * np.pi)
     out += (1.0 if mode == "se" else 0.2) * (0.25 * (np.cos(a) * gx + np.sin(a) * gy) + 0.15 * np.hypot(gx, gy))
     grey = channelling_yield(truth.ori)
-    same = np.abs(grey[pairs[:, 0]] - grey[pairs[:, 1]]) < 0.03
+    step = np.abs(grey[pairs[:, 0]] - grey[pairs[:, 1]])
+    same = step < 0.03
     stats = {f"{name}_{what}": float(np.mean(sel[cls == k])) if np.any(cls == k) else float("nan")
              for name, k in (("hagb", 1), ("lagb", 2), ("sigma3", 3))
              for what, sel in (("groove_hidden", vis < 0.05), ("step_hidden", same))}
-    return out, stats
+    # Peak contrast of each boundary in signal units: the groove's DoG of a 1-px line peaks at
+    # 0.38 x its depth; the channelling step and the relief slope (height step through the
+    # sigma-1.5 blur, peak gradient 0.27 x the step, at most 0.4 x that by the detector angle).
+    relief = np.abs(height[pairs[:, 0]] - height[pairs[:, 1]]) * 0.27 * 0.4 * (1.0 if mode == "se" else 0.2)
+    amplitude = depth * 2.2 * 0.38 * vis + (0.16 if mode == "se" else 0.66) * step + relief
+    return out, stats, amplitude
+
+
+def _contrast(truth, amplitude, dose) -> tuple[np.ndarray, float]:
+    """Peak contrast per truth boundary pixel (the largest of the pairs of cells meeting
+    there; 0 off the boundaries) and the floor below which no detector can see a boundary:
+    the shot noise of a 2 x 20 px average along it at the image's dose (signal ~0.5)."""
+    pairs, masks, inverse = truth.pairs
+    out = _paint(truth.cells.shape, masks, inverse, amplitude.astype(np.float32))
+    return np.where(truth.boundaries > 0, out, 0).astype(np.float32), float(np.sqrt(0.5 / dose / 40.0))
 
 
 def _artefacts(img, mode, cover, scratch, size_px, rng) -> np.ndarray:
@@ -398,16 +420,20 @@ def _scene(shape, mode, pixel_size, diameter, fractions, drift_px, rng, *, cover
     cover = _image_cover(view, s_hw, marks, pixel_size)
     rng_image = np.random.default_rng(rng.integers(2 ** 62))  # the EBSD map does not depend on mode
     img = _orientation_signal(sample, truth, mode, pixel_size, diameter / pixel_size, rng_image)
-    topo, hidden = _topography(truth, mode, rng_image)  # shares of invisible boundaries
+    topo, hidden, amplitude = _topography(truth, mode, rng_image)  # shares of invisible boundaries
     img = _artefacts(img + topo, mode, cover, scratch_profile(s_hw, lines, box, pixel_size),
                      marks[1] / pixel_size, rng_image)
     data, detector = _detector(img, mode, rng_image)
+    contrast, floor = _contrast(truth, amplitude, detector["dose_electrons"])
+    detector["contrast_floor"] = floor
+    hidden["invisible_pixel_share"] = float(((truth.boundaries > 0) & (contrast < floor)).sum()
+                                            / max(truth.boundaries.sum(), 1))
     meta = {"mode": mode, "shape": list(shape), "pixel_size_um": float(pixel_size),
             "mean_diameter_um": float(diameter), **{k: float(v) for k, v in fractions.items()},
             "drift_px": float(drift_px), "view": view.params, "detector": detector,
             "hidden_boundaries": hidden, **_stats(truth, pixel_size)}
     return SimpleNamespace(view=view, s_img=s_img, sample=sample, truth=truth, rect=rect, marks=marks,
-                           lines=lines, box=box, cover=cover, data=data, meta=meta)
+                           lines=lines, box=box, cover=cover, data=data, meta=meta, contrast=contrast)
 
 
 def _check(shape, mode, pixel_size, drift_px, numbers: dict):
@@ -528,7 +554,7 @@ def make_correlated_pair(shape: tuple[int, int] = (512, 512), *, mode: str = "se
     logger.debug("correlated pair %s (%s): %d cells, EBSD %s", shape, mode, meta["n_cells"], ebsd.shape)
     t = sc.truth
     return CorrelatedPair(image, t.boundaries, t.classes, t.labels, t.cells, sc.cover > 0.5, meta,
-                          ebsd=ebsd, landmarks=landmarks, valid=valid,
+                          sc.contrast, ebsd=ebsd, landmarks=landmarks, valid=valid,
                           registration=Registration(transform, displacement), sample=sc.sample,
                           ebsd_truth=ebsd_truth)
 
@@ -582,5 +608,5 @@ def make_ood_set(n: int = 5, *, shape: tuple[int, int] = (1024, 1024), pixel_siz
                       metadata={"axes": "YX", "mode": mode, "seed": [int(seed), i], **sc.meta["detector"]})
         t = sc.truth
         out.append(SyntheticMicrograph(image, t.boundaries, t.classes, t.labels, t.cells,
-                                       sc.cover > 0.5, meta))
+                                       sc.cover > 0.5, meta, sc.contrast))
     return out
