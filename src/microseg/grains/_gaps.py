@@ -1,4 +1,4 @@
-"""Gap closing by marker watershed: split components that are grains joined through a neck."""
+"""Gap closing: split components that are grains joined through gaps, where the evidence says so."""
 from __future__ import annotations
 
 import logging
@@ -89,15 +89,147 @@ def split_joined_grains(labels: np.ndarray, n_labels: int, *, h: float, prob: np
             view[inside] = lut[pieces[inside]]
             next_label += ids.size - 1
         else:
-            pieces = watershed(elevation, markers, mask=mask, connectivity=connectivity)[inner]
+            pieces = watershed(elevation, markers, mask=mask, connectivity=connectivity)
+            pieces, n_pieces = _cuts_at_open_ends(pieces, _boundary_around(boundary, box), reach=OPEN_END_REACH)
+            if n_pieces < 2:
+                continue
+            pieces = pieces[inner]
             inside = pieces > 0
             new = np.where(pieces[inside] == 1, label, next_label + pieces[inside] - 2)
             view[inside] = new.astype(labels.dtype)
-            next_label += n_markers - 1
+            next_label += n_pieces - 1
         n_split += 1
     logger.debug("%s gap closing: %d of %d candidate components split into %d grains more",
                  "merge" if merge else "watershed", n_split, candidates.size, next_label - 1 - n_labels)
     return labels, next_label - 1
+
+
+#: Pruning passes before open ends are read (2D): a boundary drawn by "right or lower
+#: neighbour differs" has 1-2 px bumps wherever a cell pokes one pixel into another.
+SPUR = 3
+#: Pixels between a watershed cut and an open boundary end for the cut to close a gap: the
+#: pruned end of a thinned boundary lies ``SPUR`` px plus up to half the boundary's width
+#: back from the gap's edge.
+OPEN_END_REACH = 6.0
+
+
+def _boundary_around(boundary: np.ndarray, box: tuple[slice, ...]) -> np.ndarray:
+    """The boundary over ``box`` padded by one pixel, the pad taken from the image where it
+    has one (outside the image: boundary), so that lines crossing the box edge stay lines."""
+    out = np.ones(tuple(s.stop - s.start + 2 for s in box), dtype=bool)
+    src = tuple(slice(max(s.start - 1, 0), min(s.stop + 1, n)) for s, n in zip(box, boundary.shape))
+    dst = tuple(slice(a.start - (s.start - 1), a.stop - (s.start - 1)) for a, s in zip(src, box))
+    out[dst] = boundary[src]
+    return out
+
+
+def _cuts_at_open_ends(pieces: np.ndarray, boundary: np.ndarray, *, reach: float) -> tuple[np.ndarray, int]:
+    """Keep the watershed cuts that close a gap, merge the pieces across the others.
+
+    A gap leaves open ends in the boundary network: in 2D the end points of its skeleton, in
+    3D the rim voxels of a hole in a (thin) wall, i.e. boundary pixels whose neighbourhood
+    outside the boundary is one connected piece (:func:`open_ends`). A cut with such an end
+    within ``reach`` pixels of it closes a gap; a cut without one crosses a grain (a neck, a
+    bend) and goes. On a complete boundary map there are no open ends, so no cut is kept.
+    Returns pieces numbered ``1..n`` (0 outside) and ``n``.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = int(pieces.max())
+    cut = np.zeros(pieces.shape, dtype=bool)
+    pairs = []
+    for axis in range(pieces.ndim):
+        lo = [slice(None)] * pieces.ndim
+        hi = [slice(None)] * pieces.ndim
+        lo[axis], hi[axis] = slice(None, -1), slice(1, None)
+        a, b = pieces[tuple(lo)], pieces[tuple(hi)]
+        sep = (a != b) & (a > 0) & (b > 0)
+        cut[tuple(lo)] |= sep
+        cut[tuple(hi)] |= sep
+        pairs.append((a, b, sep, tuple(lo), tuple(hi)))
+    near_cut = ndi.distance_transform_edt(~cut) <= reach
+    ends = open_ends(boundary, candidates=near_cut & boundary)
+    near_end = ndi.distance_transform_edt(~ends) <= reach if ends.any() else np.zeros(cut.shape, bool)
+    key, strong = [], []
+    for a, b, sep, lo, hi in pairs:
+        la, lb = a[sep].astype(np.int64), b[sep].astype(np.int64)
+        key.append(np.minimum(la, lb) * (n + 1) + np.maximum(la, lb))
+        strong.append(near_end[lo][sep] | near_end[hi][sep])
+    key, inverse = np.unique(np.concatenate(key), return_inverse=True)
+    evidence = np.bincount(inverse, weights=np.concatenate(strong), minlength=key.size)
+    weak = key[evidence == 0]              # cuts with no open end near them: merge across
+    graph = coo_matrix((np.ones(weak.size), (weak // (n + 1), weak % (n + 1))), shape=(n + 1, n + 1))
+    k, group = connected_components(graph, directed=False)
+    # number the groups 1.. in the order of their first piece (piece 1's group first)
+    order = np.unique(group[1:], return_index=True)[1]
+    lut = np.zeros(k, dtype=np.int64)
+    lut[group[1:][np.sort(order)]] = np.arange(1, order.size + 1)
+    out = np.where(pieces > 0, lut[group[pieces]], 0)
+    return out, int(order.size)
+
+
+def _background_pieces_2d() -> np.ndarray:
+    """For each of the 256 codes of a pixel's 8 neighbours (bit set = boundary), the number of
+    4-connected pieces the non-boundary neighbours form around it."""
+    out = np.zeros(256, dtype=np.int8)
+    window = np.zeros((3, 3), dtype=bool)
+    for code in range(256):
+        window[:] = True
+        for bit, (dr, dc) in enumerate(_RING):
+            window[1 + dr, 1 + dc] = bool(code >> bit & 1)
+        out[code] = ndi.label(~window)[1]
+    return out
+
+
+_PIECES_2D: np.ndarray | None = None
+_RING = [(-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1)]
+
+
+def _neighbour_code(mask: np.ndarray) -> np.ndarray:
+    """8-bit code of each pixel's 8 neighbours in ``mask`` (bit set = in the mask; outside
+    the image counts as in the mask)."""
+    framed = np.pad(mask, 1, constant_values=True)
+    code = np.zeros(mask.shape, dtype=np.uint8)
+    h, w = mask.shape
+    for bit, (dr, dc) in enumerate(_RING):
+        code |= framed[1 + dr:1 + dr + h, 1 + dc:1 + dc + w].astype(np.uint8) << bit
+    return code
+
+
+def open_ends(boundary: np.ndarray, *, candidates: np.ndarray | None = None, spur: int = SPUR) -> np.ndarray:
+    """Open ends of a boundary network: where it stops instead of separating two regions.
+
+    In 2D the boundary is thinned (:func:`skimage.morphology.thin`, which keeps the ends of
+    one-pixel staircase lines that ``skeletonize`` eats away) and a thinned
+    pixel is an open end when the non-boundary pixels among its 8 neighbours form at most one
+    4-connected piece (a line end, an isolated pixel; a pixel inside a line has two pieces, a
+    junction three), after ``spur`` passes that prune such pixels: the bumps of a staircase
+    line and fragments shorter than ``2 * spur`` go, and a real end comes back ``spur``
+    pixels short. In 3D the same test runs on the 26 neighbours with 6-connectivity,
+    without thinning, for ``candidates`` only (the rim of a hole in a one-voxel wall; a
+    thicker wall shows no rim, and no gap is closed there). The image edge counts as boundary,
+    so lines that run out of the image are not open ends.
+    """
+    global _PIECES_2D
+    if boundary.ndim == 2:
+        from skimage.morphology import thin
+
+        skel = thin(boundary)
+        if _PIECES_2D is None:
+            _PIECES_2D = _background_pieces_2d()
+        for _ in range(spur):        # prune spurs: a bump of a staircase line is no open end
+            ends = skel & (_PIECES_2D[_neighbour_code(skel)] <= 1)
+            skel &= ~ends
+        return skel & (_PIECES_2D[_neighbour_code(skel)] <= 1)
+    framed = np.pad(boundary, 1, constant_values=True)
+    six = ndi.generate_binary_structure(boundary.ndim, 1)
+    ends = np.zeros(boundary.shape, dtype=bool)
+    where = np.argwhere(boundary if candidates is None else candidates & boundary)
+    for idx in where:
+        window = framed[tuple(slice(i, i + 3) for i in idx)]
+        ends[tuple(idx)] = ndi.label(~window, structure=six)[1] <= 1
+    return ends
 
 
 def _owned_boundary(view: np.ndarray, label: int, boundary: np.ndarray) -> np.ndarray:

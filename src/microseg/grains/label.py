@@ -39,10 +39,13 @@ def label_grains(boundaries: np.ndarray, *, threshold: float = 0.5, close_gaps: 
         Probability at or above which a pixel is boundary (ignored for binary maps).
     close_gaps : {"watershed", "merge", "none", "hysteresis"}, optional
         ``"none"``: connected components of the interiors. ``"watershed"``: components that
-        are not orthogonally convex are split where the h-maxima of their Euclidean distance
+        are not orthogonally convex are cut where the h-maxima of their Euclidean distance
         transform show two grains joined through a neck (marker watershed on the probability,
-        or on the distance for a binary map); convex components, hence every grain of a
-        complete map of convex cells, are left exactly as ``"none"`` gives them.
+        or on the distance for a binary map), and a cut is kept only where the boundary
+        network has an open end near it (:func:`microseg.grains._gaps.open_ends`: a boundary
+        that stops instead of enclosing a grain), i.e. where a gap is; a neck or bend of a
+        grain whose boundary is whole is never cut, so every grain of a complete map, curved
+        or not, comes back exactly as ``"none"`` gives it.
         ``"hysteresis"``: the boundary is every pixel ``>= low`` connected to one ``>= high``
         (:func:`skimage.filters.apply_hysteresis_threshold`), which extends strong boundaries
         through weak stretches; for binary maps it equals ``"none"``.
