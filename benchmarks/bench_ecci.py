@@ -30,14 +30,10 @@ OVERRIDES = [s for s in os.environ.get("SET", "").split(";") if s.strip()]
 
 
 def specimen(path: Path):
-    """The image without the FEI data bar (rows below [Image] ResolutionY)."""
-    import dataclasses
-
+    """The image without the FEI data bar (``read_image`` cuts it from the file's own tags)."""
     from microseg.io import read_image
 
-    im = read_image(path)
-    rows = (im.metadata.get("specimen_shape") or im.data.shape)[0]
-    return dataclasses.replace(im, data=im.data[:rows])
+    return read_image(path)
 
 
 def grains_of(prob, pixel_size, cfg):

@@ -387,3 +387,21 @@ def test_stack_and_4d_refused(tmp_path):
     tifffile.imwrite(tmp_path / "h.tif", np.zeros((2, 3, 4, 5), np.uint8), photometric="minisblack")
     with pytest.raises(InputError, match=r"h\.tif.*4-dimensional"):
         read_image(tmp_path / "h.tif", pixel_size=1.0)
+
+
+def test_fei_data_bar_is_cut_from_the_files_own_tags(tmp_path):
+    # an FEI/Thermo TIFF: a 48 x 64 scanned field above a 16-row data bar
+    data = np.zeros((64, 64), np.uint16)
+    data[:48] = np.arange(64, dtype=np.uint16)
+    data[48:] = 65535                                   # the bar: white text on black, say
+    text = FEI_TEXT + "[Image]\r\nResolutionX=64\r\nResolutionY=48\r\n"
+    path = tmp_path / "fei_bar.tif"
+    tifffile.imwrite(path, data, extratags=[(34682, "s", 0, text, True)])
+    img = quiet_read(path)
+    assert img.shape == (48, 64) and (img.data != 65535).all()
+    assert img.metadata["data_bar_rows"] == 16 and img.metadata["file_shape"] == [64, 64]
+    full = quiet_read(path, crop_data_bar=False)
+    assert full.shape == (64, 64) and "data_bar_rows" not in full.metadata
+    # a file whose field is the whole image is left as it is
+    tifffile.imwrite(path, data[:48], extratags=[(34682, "s", 0, text, True)])
+    assert quiet_read(path).shape == (48, 64)

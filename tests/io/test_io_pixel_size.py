@@ -293,3 +293,5 @@ def test_real_fei_files(shared_data, name, expected_nm):
     assert img.pixel_size_source == "fei"
     assert img.pixel_size * 1e3 == pytest.approx(expected_nm, abs=0.05)
     assert "pixel_size_y_um" not in img.metadata
+    assert img.metadata["data_bar_rows"] == 70                 # README: 70 rows of data bar
+    assert img.shape == tuple(img.metadata["specimen_shape"])

@@ -60,7 +60,7 @@ def to_gray(data: np.ndarray) -> np.ndarray:
 
 
 def read_image(path: str | os.PathLike, *, pixel_size: float | None = None,
-               as_gray: bool = False) -> Image:
+               as_gray: bool = False, crop_data_bar: bool = True) -> Image:
     """Read a micrograph (TIFF, PNG, BMP, JPEG) together with its pixel size.
 
     Parameters
@@ -72,6 +72,11 @@ def read_image(path: str | os.PathLike, *, pixel_size: float | None = None,
         (``pixel_size_source="explicit"``).
     as_gray : bool
         Convert RGB to grey in the same dtype (see :func:`to_gray`).
+    crop_data_bar : bool
+        Cut the microscope's data bar: where the file's own metadata give the scanned field
+        (FEI/Thermo ``[Image] ResolutionX/Y``) and the image is taller, the rows below it are
+        the data bar (scale bar, magnification, HV ...), not specimen. ``metadata`` then
+        records ``data_bar_rows`` and the ``file_shape``.
 
     Returns
     -------
@@ -120,6 +125,12 @@ def read_image(path: str | os.PathLike, *, pixel_size: float | None = None,
         data = data[..., :3]
     found, source, metadata = find_pixel_size(raw)
     metadata = {**metadata, "axes": axes}
+    field = metadata.get("specimen_shape")
+    if crop_data_bar and field and data.shape[0] > field[0] and data.shape[1] >= field[1]:
+        metadata.update(file_shape=list(data.shape[:2]), data_bar_rows=int(data.shape[0] - field[0]))
+        logger.info("%s: cut the %d-row data bar below the %d x %d scanned field", path,
+                    metadata["data_bar_rows"], field[1], field[0])
+        data = data[:field[0], :field[1]]
     if explicit is not None:
         if found is not None and not np.isclose(found, explicit, rtol=1e-3):
             logger.info("%s: pixel_size=%g µm given overrides %g µm from %s", path, explicit, found, source)
