@@ -115,10 +115,18 @@ def test_hexagonal_grid_alternating_rows(tmp_path):
     assert same_up_to_sign(back.rotations, m.rotations, 1e-5)
 
 
+@pytest.mark.parametrize("line", ["# XSTEP: 0.5\n", "# NROWS: 2\n", "# GRID: SqrGrid\n"])
+def test_missing_grid_line_is_taken_from_positions(tmp_path, line):
+    text = ang_text(square_rows())
+    (tmp_path / "a.ang").write_text(text)
+    (tmp_path / "b.ang").write_text(text.replace(line, ""))
+    a, b = read_ang(tmp_path / "a.ang"), read_ang(tmp_path / "b.ang")
+    assert (a.shape, a.step, a.grid) == (b.shape, b.step, b.grid) == ((2, 3), 0.5, "square")
+    np.testing.assert_array_equal(a.rotations, b.rotations)
+
+
 @pytest.mark.parametrize(("mutate", "match"), [
     (lambda t: "", r"file is empty"),
-    (lambda t: t.replace("# XSTEP: 0.5\n", ""), r"no '# XSTEP:' line"),
-    (lambda t: t.replace("# NROWS: 2\n", ""), r"no '# NROWS:' line"),
     (lambda t: t.replace("# Phase 1\n", "").replace("# MaterialName  \tNickel\n", "")
      .replace("# Symmetry   43\n", "").replace("# LatticeConstants 3.520 3.520 3.520 90.000 "
                                                 "90.000 90.000\n", ""), r"no '# Phase N' block"),
@@ -160,7 +168,7 @@ def test_binary_file_and_unknown_extension(tmp_path):
     with pytest.raises(FileFormatError, match="binary"):
         read_ebsd(tmp_path / "b.ang")
     (tmp_path / "b.xyz").write_text("x")
-    with pytest.raises(FileFormatError, match=r"unknown EBSD format '.xyz'; supported: .ang"):
+    with pytest.raises(FileFormatError, match=r"unknown EBSD format '.xyz'; supported: .ang "):
         read_ebsd(tmp_path / "b.xyz")
 
 

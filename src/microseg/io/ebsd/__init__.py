@@ -1,13 +1,17 @@
 """EBSD map files: one module per vendor format, dispatched by extension.
 
-========== ============================ =========== ===========
-extension  format                       read        write
-========== ============================ =========== ===========
-``.ang``   EDAX/TSL text (square, hex)  read_ang    write_ang
-``.ctf``   Oxford text (square)         read_ctf    write_ctf
-``.h5oina`` Oxford AZtec HDF5           read_h5oina
-``.h5``    EDAX OIM HDF5                read_edax_h5
-========== ============================ =========== ===========
+=============== =============================== ============ ===========
+extension       format                          read         write
+=============== =============================== ============ ===========
+``.ang``        EDAX/TSL text (square, hex)     read_ang     write_ang
+``.ctf``        Oxford text (square)            read_ctf     write_ctf
+``.cpr/.crc``   Oxford Channel 5 project        read_cpr     write_cpr
+``.h5oina``     Oxford AZtec HDF5               read_h5oina
+``.h5``         EDAX OIM HDF5                   read_edax_h5
+=============== =============================== ============ ===========
+
+Other formats are not read; :data:`CONVERTERS` says how to get one of the above, and
+:func:`read_ebsd` says it for an extension it does not read.
 
 Every reader returns an :class:`~microseg.io.EBSDMap` whose rotations are exactly
 ``orix.quaternion.Rotation.from_euler`` of the file's Bunge angles (identity where not
@@ -22,17 +26,52 @@ from pathlib import Path
 from microseg._util import FileFormatError
 from microseg.io._ebsd import EBSDMap
 from microseg.io.ebsd.ang import read_ang, write_ang
+from microseg.io.ebsd.cpr import read_cpr, write_cpr
 from microseg.io.ebsd.ctf import read_ctf, write_ctf
 from microseg.io.ebsd.edax_h5 import read_edax_h5
 from microseg.io.ebsd.h5oina import read_h5oina
 
 __all__ = ["read_ebsd", "write_ebsd", "read_ang", "write_ang", "read_ctf", "write_ctf",
-           "read_h5oina", "read_edax_h5", "EBSD_READERS", "EBSD_WRITERS"]
+           "read_cpr", "write_cpr", "read_h5oina", "read_edax_h5", "EBSD_READERS",
+           "EBSD_WRITERS", "CONVERTERS"]
 
 #: Extension -> reader.
-EBSD_READERS = {".ang": read_ang, ".ctf": read_ctf, ".h5oina": read_h5oina, ".h5": read_edax_h5}
+EBSD_READERS = {".ang": read_ang, ".ctf": read_ctf, ".cpr": read_cpr, ".crc": read_cpr,
+                ".h5oina": read_h5oina, ".h5": read_edax_h5}
 #: Extension -> writer.
-EBSD_WRITERS = {".ang": write_ang, ".ctf": write_ctf}
+EBSD_WRITERS = {".ang": write_ang, ".ctf": write_ctf, ".cpr": write_cpr, ".crc": write_cpr}
+#: What each extension read holds, for messages.
+FORMAT_NAMES = {".ang": "EDAX/TSL text", ".ctf": "Oxford text", ".cpr": "Oxford Channel 5",
+                ".crc": "Oxford Channel 5", ".h5oina": "Oxford AZtec HDF5",
+                ".h5": "EDAX OIM HDF5"}
+#: Extensions of EBSD formats microseg does not read -> (what it is, how to get a format
+#: microseg reads).
+_ORIX_TO_ANG = "load it with orix (orix.io.load) or kikuchipy and save the map as .ang " \
+               "(orix.io.save)"
+CONVERTERS = {
+    ".osc": ("an EDAX OIM binary scan", "export it as .ang from OIM Analysis"),
+    ".edaxh5": ("an EDAX APEX file", "export the scan as .ang from APEX or OIM Analysis"),
+    ".h5ebsd": ("HDF5 EBSD (EMsoft, Bruker, kikuchipy)", _ORIX_TO_ANG),
+    ".hdf5": ("HDF5 of another EBSD program", _ORIX_TO_ANG),
+    ".bcf": ("a Bruker Esprit project", "export the map as .ctf from Esprit"),
+    ".oip": ("an Oxford AZtec project", "export the map as .h5oina or .ctf from AZtec"),
+    ".dream3d": ("a DREAM.3D file", "write the slice as .ang or .ctf with DREAM.3D"),
+    ".txt": ("a text export", "export the map as .ang or .ctf from the acquisition software"),
+    ".csv": ("a text export", "export the map as .ang or .ctf from the acquisition software"),
+}
+
+
+def _unknown_format(path, suffix: str) -> str:
+    """The message for an extension no reader takes: the formats read and, where known,
+    how to convert."""
+    read = ", ".join(f"{ext} ({FORMAT_NAMES[ext]})" for ext in EBSD_READERS
+                     if ext != ".crc").replace(".cpr (", ".cpr/.crc (")
+    hint = ""
+    if suffix in CONVERTERS:
+        what, how = CONVERTERS[suffix]
+        hint = f". {suffix} is {what}: {how}"
+    return (f"{path}: unknown EBSD format {suffix or '(no extension)'!r}; supported: "
+            f"{read}{hint}")
 
 
 def read_ebsd(path: str | os.PathLike, *, phase_names=None) -> EBSDMap:
@@ -41,7 +80,8 @@ def read_ebsd(path: str | os.PathLike, *, phase_names=None) -> EBSDMap:
     Parameters
     ----------
     path : str or path-like
-        ``.ang``, ``.ctf``, ``.h5oina`` or ``.h5`` (EDAX OIM).
+        ``.ang``, ``.ctf``, ``.cpr`` or ``.crc`` (Oxford Channel 5, either file of the
+        pair), ``.h5oina`` or ``.h5`` (EDAX OIM).
     phase_names : mapping of int to str, or sequence of str, optional
         New names for the phases (by id, or in id order 1, 2, ...).
 
@@ -54,7 +94,8 @@ def read_ebsd(path: str | os.PathLike, *, phase_names=None) -> EBSDMap:
     MissingFileError
         If the file does not exist.
     FileFormatError
-        If the extension is not one of the above or the file is malformed.
+        If the extension is not one of the above (the message lists the formats read and,
+        for known other formats such as ``.osc``, how to convert) or the file is malformed.
 
     Examples
     --------
@@ -69,20 +110,20 @@ def read_ebsd(path: str | os.PathLike, *, phase_names=None) -> EBSDMap:
     """
     suffix = Path(path).suffix.lower()
     if suffix not in EBSD_READERS:
-        raise FileFormatError(f"{path}: unknown EBSD format {suffix or '(no extension)'!r}; "
-                              f"supported: {', '.join(EBSD_READERS)}")
+        raise FileFormatError(_unknown_format(path, suffix))
     return EBSD_READERS[suffix](path, phase_names=phase_names)
 
 
 def write_ebsd(path: str | os.PathLike, ebsd_map: EBSDMap, *, force: bool = False) -> Path:
-    """Write an EBSD map as ``.ang`` or ``.ctf``, chosen by the extension of ``path``.
+    """Write an EBSD map as ``.ang``, ``.ctf`` or ``.cpr``/``.crc``, chosen by the extension.
 
     Parameters
     ----------
     path : str or path-like
         Output file; written atomically, an existing one kept unless ``force``.
     ebsd_map : EBSDMap
-        The map (``.ctf`` takes square grids only).
+        The map (``.ctf`` and ``.cpr``/``.crc`` take square grids only; either Channel 5
+        extension writes both files).
     force : bool
         Overwrite an existing file.
 

@@ -213,6 +213,83 @@ class GridSpec:
             raise FileFormatError(f"{where}: header announces {self.size} points; too many")
 
 
+def _round_step(value: float) -> float:
+    """A step measured from coordinates, to the 6 significant digits a grid line holds."""
+    return float(f"{value:.6g}")
+
+
+def _smallest_gap(gaps: np.ndarray) -> float | None:
+    """Smallest positive gap, skipping gaps under a quarter of the median one (float noise
+    between copies of one value); ``None`` if there is no positive gap."""
+    gaps = gaps[gaps > 0]
+    if gaps.size == 0:
+        return None
+    return float(gaps[gaps > 0.25 * np.median(gaps)].min())
+
+
+def _count(extent: float, step: float, what: str, where: str) -> int:
+    """``extent / step + 1`` as an int, refusing absurd grids before converting."""
+    value = extent / step
+    if not value <= 1 << 28:
+        raise FileFormatError(f"{where}: the x/y columns span {extent:g} µm with a {what} of "
+                              f"{step:g} µm; too many points for a grid")
+    return int(round(value)) + 1
+
+
+def grid_from_positions(x: np.ndarray, y: np.ndarray, *, where: str,
+                        grid: str | None = None) -> GridSpec:
+    """The grid of a scan from its point positions, for headers without grid lines.
+
+    The row step is the smallest spacing of the distinct ``y`` values, the column step the
+    smallest spacing of ``x`` within a row (on a hexagonal grid distinct ``x`` values are
+    half a step apart), both refined over the scan's extent and rounded to 6 significant
+    digits. The grid is hexagonal when every point of the odd rows lies half a column step
+    from the columns of the even rows (unless ``grid`` says which). Rows and columns are
+    counted from the extents. With one row the row step is the column step, and vice versa.
+    """
+    n = len(x)
+    if n < 2:
+        raise FileFormatError(f"{where}: header has no grid lines and {n} data point(s) "
+                              "cannot give a step")
+    y0 = float(y.min())
+    ystep = _smallest_gap(np.diff(np.unique(y)))
+    if ystep is not None:
+        nrows = _count(float(y.max()) - y0, ystep, "row step", where)
+        ystep = (float(y.max()) - y0) / (nrows - 1)
+        rows = np.rint((y - y0) / ystep).astype(np.int64)
+    else:
+        nrows, rows = 1, np.zeros(n, dtype=np.int64)
+    order = np.lexsort((x, rows))
+    gaps = np.diff(x[order])[np.diff(rows[order]) == 0]
+    xstep = _smallest_gap(gaps)
+    if xstep is None and ystep is None:
+        raise FileFormatError(f"{where}: header has no grid lines and all {n} points share "
+                              "one position; cannot tell the step")
+    xstep = ystep if xstep is None else xstep
+    even, odd = rows % 2 == 0, rows % 2 == 1
+    x0 = float(x[even].min())
+    phase = (x[odd] - x0) / xstep % 1.0
+    if not odd.any():  # one row: nothing to tell the grids apart
+        detected = grid or "square"
+    else:
+        detected = "hexagonal" if np.all(np.abs(phase - 0.5) < 0.25) else "square"
+    if grid is not None and grid != detected:
+        raise FileFormatError(f"{where}: header says a {grid} grid, but the x/y columns lie "
+                              f"on a {detected} one")
+    if detected == "hexagonal":
+        ncols_odd = _count(float(x[even].max()) - x0, xstep, "column step", where)
+        ncols_even = _count(float(np.ptp(x[odd])), xstep, "column step", where)
+        xstep = (float(x[even].max()) - x0) / (ncols_odd - 1) if ncols_odd > 1 else xstep
+    else:
+        ncols_odd = ncols_even = _count(float(np.ptp(x)), xstep, "column step", where)
+        xstep = float(np.ptp(x)) / (ncols_odd - 1) if ncols_odd > 1 else xstep
+    xstep = _round_step(xstep)
+    ystep = xstep if ystep is None or nrows == 1 else _round_step(ystep)
+    if detected == "hexagonal" and nrows == 1:
+        ystep = _round_step(xstep * math.sqrt(3) / 2)
+    return GridSpec(detected, xstep, ystep, nrows, ncols_odd, ncols_even)
+
+
 def _order_indices(spec: GridSpec, n: int) -> tuple[np.ndarray, np.ndarray, int]:
     """Row and column of each point for points stored row by row (file order)."""
     counts = np.where(np.arange(spec.nrows) % 2 == 0, spec.ncols_odd, spec.ncols_even)

@@ -9,6 +9,18 @@ A header of ``#`` lines: ``# KEY value`` entries, one ``# Phase N`` block per ph
 row per point: ``phi1 Phi phi2`` (Bunge, radians) ``x y IQ CI phase`` and optional
 ``detector_signal fit`` and further columns (8 to 14 without a column-names line).
 
+Headers as other programs write them are read too (ASTAR, EMsoft, converters):
+
+- Lines may come in any order. A phase key before any ``# Phase`` line, or one its block
+  has already, starts the next phase, which the following ``# Phase N`` line numbers (as in
+  orix, the k-th ``MaterialName`` belongs to the k-th phase); phases without a
+  ``# Phase N`` line take the next free ids from 1.
+- Grid lines the header lacks are taken from the ``x, y`` columns
+  (:func:`~microseg.io.ebsd._common.grid_from_positions`): the row step is the smallest
+  spacing of the distinct ``y``, the column step the smallest spacing of ``x`` within a
+  row, the grid hexagonal when odd rows sit half a step over, rows and columns counted
+  from the coordinates. Grid lines the header has are used as they are.
+
 Rules
 -----
 - A point is **not indexed** when its CI is -1, when all three Euler angles are 4π (what
@@ -34,8 +46,8 @@ from microseg._util import FileFormatError, InputError, atomic_path
 from microseg.io._ebsd import EBSDMap, Phase
 from microseg.io.ebsd._common import (
     PAD_QUALITY, TSL_NOT_INDEXED_EULER, TSL_SYMMETRY, Columns, GridSpec, assemble_map,
-    check_ebsd_file, laue_code, parse_table, quaternions_to_euler, read_text_lines,
-    rename_phases, symmetry_from_code, tsl_phase_ids, written_points,
+    check_ebsd_file, grid_from_positions, laue_code, parse_table, quaternions_to_euler,
+    read_text_lines, rename_phases, symmetry_from_code, tsl_phase_ids, written_points,
 )
 
 logger = logging.getLogger(__name__)
@@ -47,6 +59,7 @@ DEFAULT_COLUMNS = ("phi1", "phi", "phi2", "x", "y", "iq", "ci", "phase", "detect
 _ALIASES = {"image_quality": "iq", "confidence_index": "ci", "phase_id": "phase",
             "pattern_fit": "fit"}
 _REQUIRED = ("phi1", "phi", "phi2", "x", "y", "phase")
+_PHASE_KEYS = ("MaterialName", "Symmetry", "LatticeConstants")
 _GRID_KEYS = {"XSTEP": float, "YSTEP": float, "NCOLS_ODD": int, "NCOLS_EVEN": int, "NROWS": int}
 _GRIDS = {"sqrgrid": "square", "hexgrid": "hexagonal"}
 _ENTRY = re.compile(r"#\s*([A-Za-z_][\w\-]*)\s*:?\s*(.*)$")
@@ -78,10 +91,29 @@ def _phase_entry(path: Path, number: int, key: str, value: str, phase: dict) -> 
         phase["lattice"] = lattice
 
 
+def _phase_key(path: Path, number: int, key: str, value: str, blocks: list[dict]) -> None:
+    """File a phase key under its phase: the last phase block, unless that block has the key
+    already (or there is none); then the key opens a block that the next ``# Phase N`` line
+    numbers. So keys may follow their ``# Phase`` line (EDAX) or precede it, as orix reads
+    them: the k-th ``MaterialName`` belongs to the k-th phase."""
+    if not blocks or key in blocks[-1]:
+        blocks.append({"id": None, "line": number})
+    _phase_entry(path, number, key, value, blocks[-1])
+    blocks[-1].setdefault(key, True)
+
+
+def _phase_line(path: Path, number: int, value: str, blocks: list[dict]) -> None:
+    pid = _value(path, number, "Phase", value, int)
+    if blocks and blocks[-1]["id"] is None:  # keys before their '# Phase' line
+        blocks[-1].update(id=pid, line=number)
+    else:
+        blocks.append({"id": pid, "line": number})
+
+
 def _parse_header(path: Path, lines: list[str]) -> tuple[dict, list[dict], list[str] | None, int]:
     """Header entries, phase blocks, column names and the index of the first data line."""
     entries: dict = {}
-    phases: list[dict] = []
+    blocks: list[dict] = []
     names = None
     end = 0
     while end < len(lines) and lines[end].lstrip().startswith("#"):
@@ -95,31 +127,45 @@ def _parse_header(path: Path, lines: list[str]) -> tuple[dict, list[dict], list[
             continue
         key, value = match.groups()
         if key == "Phase":
-            phases.append({"id": _value(path, number, "Phase", value, int), "line": number})
-        elif key in ("MaterialName", "Symmetry", "LatticeConstants"):
-            if not phases:
-                raise FileFormatError(f"{path}, line {number}: {key} before any '# Phase' line")
-            _phase_entry(path, number, key, value, phases[-1])
+            _phase_line(path, number, value, blocks)
+        elif key in _PHASE_KEYS:
+            _phase_key(path, number, key, value, blocks)
         elif key == "GRID":
             entries["GRID"] = (number, value.strip())
         elif key in _GRID_KEYS:
             entries[key] = _value(path, number, key, value, _GRID_KEYS[key])
-        elif value.strip() and not phases:
+        elif value.strip() and not blocks:
             entries.setdefault("metadata", {})[key] = value.strip()
-    return entries, phases, names, end
+    known = [b["id"] for b in blocks if b["id"] is not None]
+    for block in blocks:  # phases without a '# Phase N' line: the next free ids, from 1
+        if block["id"] is None:
+            block["id"] = max(known, default=0) + 1
+            known.append(block["id"])
+    return entries, blocks, names, end
 
 
-def _grid_spec(path: Path, entries: dict) -> GridSpec:
-    for key in ("GRID", *_GRID_KEYS):
-        if key not in entries:
-            raise FileFormatError(f"{path}: header has no '# {key}:' line (needed for the "
-                                  "grid); is this an EDAX/TSL .ang file?")
-    number, grid = entries["GRID"]
-    if grid.lower() not in _GRIDS:
-        raise FileFormatError(f"{path}, line {number}: GRID is {grid!r}; expected SqrGrid or "
-                              "HexGrid")
-    spec = GridSpec(_GRIDS[grid.lower()], entries["XSTEP"], entries["YSTEP"], entries["NROWS"],
-                    entries["NCOLS_ODD"], entries["NCOLS_EVEN"])
+def _grid_spec(path: Path, entries: dict, cols: Columns) -> GridSpec:
+    """The header's grid; lines it lacks are taken from the x/y columns."""
+    grid = None
+    if "GRID" in entries:
+        number, name = entries["GRID"]
+        if name.lower() not in _GRIDS:
+            raise FileFormatError(f"{path}, line {number}: GRID is {name!r}; expected SqrGrid "
+                                  "or HexGrid")
+        grid = _GRIDS[name.lower()]
+    if grid is not None and all(k in entries for k in _GRID_KEYS):
+        spec = GridSpec(grid, entries["XSTEP"], entries["YSTEP"], entries["NROWS"],
+                        entries["NCOLS_ODD"], entries["NCOLS_EVEN"])
+    else:
+        missing = [k for k in ("GRID", *_GRID_KEYS) if k not in entries]
+        spec = grid_from_positions(cols.x, cols.y, where=str(path), grid=grid)
+        for key, attr in (("XSTEP", "xstep"), ("YSTEP", "ystep"), ("NROWS", "nrows"),
+                          ("NCOLS_ODD", "ncols_odd"), ("NCOLS_EVEN", "ncols_even")):
+            if key in entries:  # the header's lines win; placement checks that they fit
+                setattr(spec, attr, entries[key])
+        logger.info("%s: header lacks %s; grid from the x/y columns: %s, step %g µm, %d rows "
+                    "of %d/%d points", path, ", ".join(missing), spec.grid, spec.xstep,
+                    spec.nrows, spec.ncols_odd, spec.ncols_even)
     spec.check(str(path))
     return spec
 
@@ -177,6 +223,9 @@ def _columns(path: Path, lines: list[str], first: int, names: list[str] | None,
 def read_ang(path: str | os.PathLike, *, phase_names=None) -> EBSDMap:
     """Read an EDAX/TSL ``.ang`` file (square or hexagonal grid).
 
+    Header lines may come in any order, and grid lines the header lacks are taken from the
+    ``x, y`` columns (see the module docstring).
+
     Parameters
     ----------
     path : str or path-like
@@ -195,16 +244,16 @@ def read_ang(path: str | os.PathLike, *, phase_names=None) -> EBSDMap:
     MissingFileError
         If the file does not exist.
     FileFormatError
-        If the file is empty, binary, lacks a grid or phase header line, has an unknown
-        symmetry code, ragged or non-numeric rows, or more or fewer points than its grid;
-        the message names the file and line.
+        If the file is empty, binary, has no phase keys, an unknown symmetry code, ragged
+        or non-numeric rows, no grid lines and positions that do not make a grid, or more
+        or fewer points than its grid; the message names the file and line.
     """
     path = check_ebsd_file(path, None)
     lines = read_text_lines(path, what=".ang")
     entries, blocks, names, first = _parse_header(path, lines)
-    spec = _grid_spec(path, entries)
     phases = rename_phases(_phases(path, blocks), phase_names, where=str(path))
     cols, names = _columns(path, lines, first, names, phases)
+    spec = _grid_spec(path, entries, cols)
     metadata = {"format": "ang", "columns": names, **entries.get("metadata", {})}
     ebsd = assemble_map(cols, spec, phases, file=str(path), metadata=metadata)
     logger.debug("read %s: %r", path, ebsd)
