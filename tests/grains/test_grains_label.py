@@ -281,8 +281,10 @@ def test_every_mode_leaves_complete_curved_maps_as_they_are(method):
     from microseg.synth._curved import make_curved_microstructure
     from microseg.synth._tessellation import boundary_mask
 
-    for seed in (2, 3, 4):
-        sources = make_curved_microstructure((512, 512), mean_diameter_um=1.0, seed=seed).sources()
+    for seed, extra in ((2, {}), (3, {}), (4, {"twin_end_fraction": 0.5, "island_fraction": 0.3}),
+                        (5, {"twin_end_fraction": 0.5, "island_fraction": 0.3})):
+        # the last two: lamellae that end inside their grain and grains inside grains
+        sources = make_curved_microstructure((512, 512), mean_diameter_um=1.0, seed=seed, **extra).sources()
         b = boundary_mask(sources).astype(np.uint8)
         np.testing.assert_array_equal(label_grains(b, close_gaps=method, **RAW),
                                       label_grains(b, close_gaps="none", **RAW))

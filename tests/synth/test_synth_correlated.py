@@ -224,6 +224,34 @@ def test_contrast_marks_the_boundaries_the_image_shows(se):
     assert np.median(grad[strong]) > 1.5 * np.median(grad[faint])
 
 
+def test_curved_lamellae_can_end_inside_and_grains_sit_inside_grains():
+    from microseg.synth._curved import GRAIN, TWIN, make_curved_microstructure
+
+    def parent_left_whole(m):
+        """Per lamella set: is its grain without it still one piece (it ends inside)?"""
+        src = m.sources()
+        grain = m.grain_of_source[src]
+        return [ndimage.label((grain == m.grain_of_source[s]) & (src != s))[1] == 1
+                for s in np.unique(src) if m.kind_of_source[s] == TWIN]
+
+    base, ended = [], []
+    for seed in (4, 5, 6):
+        plain = make_curved_microstructure((384, 384), mean_diameter_um=1.0, seed=seed)
+        same = make_curved_microstructure((384, 384), mean_diameter_um=1.0, seed=seed, twin_end_fraction=0.0)
+        np.testing.assert_array_equal(plain.domains, same.domains)   # off by default: the same map
+        base += parent_left_whole(plain)
+        ended += parent_left_whole(make_curved_microstructure((384, 384), mean_diameter_um=1.0, seed=seed,
+                                                              twin_end_fraction=1.0))
+    assert np.mean(ended) >= 0.3 and np.mean(ended) > np.mean(base) + 0.2
+    m = make_curved_microstructure((384, 384), mean_diameter_um=1.0, seed=4, island_fraction=0.5)
+    src = m.sources()
+    grain = m.grain_of_source[src]
+    first_new = make_curved_microstructure((384, 384), mean_diameter_um=1.0, seed=4).grain_of_source.max() + 1
+    inside = [len(np.unique(grain[ndimage.binary_dilation(src == s) & (src != s)])) == 1
+              for s in np.unique(src) if m.kind_of_source[s] == GRAIN and m.grain_of_source[s] >= first_new]
+    assert len(inside) >= 5 and all(inside)                 # each island lies wholly inside one grain
+
+
 def test_grains_are_curved_and_non_convex(se):
     def solidity(labels):
         return np.mean([r.solidity for r in regionprops(labels) if r.area > 100])

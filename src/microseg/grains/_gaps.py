@@ -39,6 +39,14 @@ def split_joined_grains(labels: np.ndarray, n_labels: int, *, h: float, prob: np
     1-px boundary has ~1, a gap 0, a narrow neck inside a grain 0. So a boundary with gaps
     stays closed, and the watershed lines that cross one grain (a necked or curved grain) go.
 
+    Only gaps are closed: a gap leaves open ends in the boundary network (:func:`open_ends`),
+    a grain whose boundary is whole (a neck, a bend, the parent around a lamella that ends
+    inside it) has none, so a complete map comes back exactly as it was labelled. Without
+    ``merge_threshold`` a cut survives only where an open end lies within ``OPEN_END_REACH``
+    px of it (:func:`_cuts_at_open_ends`); with it, components with no open end within that
+    reach are left whole and the merge decides the rest (a per-cut test there would also
+    judge the pieces' contacts along boundary crests, measured worse on predicted maps).
+
     Returns ``(labels, n_labels)``; new grains get the labels ``n_labels + 1, ...``.
     """
     from skimage.morphology import local_maxima, reconstruction
@@ -74,6 +82,9 @@ def split_joined_grains(labels: np.ndarray, n_labels: int, *, h: float, prob: np
             strength = np.pad(prob[box].astype(np.float64), 1)
             elevation = strength - 1e-3 * dist / dist.max()
         if merge:
+            ends = open_ends(_boundary_around(boundary, box))
+            if not (ends & (ndi.distance_transform_edt(~mask) <= OPEN_END_REACH)).any():
+                continue         # a component whose boundary has no open end has no gap to close
             # the boundary pixels nearer to this component than to any other take part, so that
             # pieces on both sides of a thick boundary meet on its crest
             pieces = watershed(elevation, markers, mask=mask | np.pad(_owned_boundary(view, label, boundary[box]), 1),
@@ -136,6 +147,8 @@ def _cuts_at_open_ends(pieces: np.ndarray, boundary: np.ndarray, *, reach: float
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
+    ids = np.unique(pieces)
+    pieces = np.searchsorted(ids, pieces) if ids[0] == 0 else np.searchsorted(ids, pieces) + 1
     n = int(pieces.max())
     cut = np.zeros(pieces.shape, dtype=bool)
     pairs = []

@@ -231,9 +231,52 @@ def _warp(maps, margin, amplitude, scale, rng):
     return [m[iy, ix] for m in maps]
 
 
-def _twins(domains, src_of, grain_of, kind, twinned, normal, rng):
+def _end_inside(band, grain, normal, rng):
+    """The lamellae of ``band`` cut off 35-70 % of the way along their trace across ``grain``
+    (both masks in the grain's box): they end inside the grain, as twins often do."""
+    n = normal[[1, 0]] / max(float(np.hypot(normal[0], normal[1])), 1e-9)
+    yy, xx = np.nonzero(grain)
+    along = -yy * n[1] + xx * n[0]
+    cut = along.min() + rng.uniform(0.35, 0.7) * np.ptp(along)
+    by, bx = np.nonzero(band)
+    out = np.zeros_like(band)
+    keep = -by * n[1] + bx * n[0] <= cut
+    out[by[keep], bx[keep]] = True
+    return out
+
+
+def _islands(domains, src_of, grain_of, kind, fraction, rng):
+    """A small grain wholly inside a ``fraction`` of the grains (a section through a
+    neighbour's protrusion): a disc of 25-45 % of the grain's inscribed radius at its
+    centre. Returns the new arrays and the number of new grains."""
+    grains = np.asarray(grain_of)[np.asarray(src_of)[domains]]
+    src_of, grain_of, kind = list(src_of), list(grain_of), list(kind)
+    next_grain = int(max(grain_of)) + 1
+    first = next_grain
+    for g, sl in enumerate(ndimage.find_objects(grains), start=1):
+        if sl is None or rng.random() >= fraction:
+            continue
+        dist = ndimage.distance_transform_edt(np.pad(grains[sl] == g, 1))[1:-1, 1:-1]
+        r_in = float(dist.max())
+        radius = rng.uniform(0.25, 0.45) * r_in
+        if radius < 4 or r_in - radius < 4:
+            continue
+        cy, cx = np.unravel_index(int(np.argmax(dist)), dist.shape)
+        yy, xx = np.indices(dist.shape)
+        disc = ((yy - cy) ** 2 + (xx - cx) ** 2 <= radius ** 2) & (grains[sl] == g)
+        domains[sl][disc] = len(src_of)
+        src_of.append(len(grain_of))
+        grain_of.append(next_grain)
+        kind.append(GRAIN)
+        next_grain += 1
+    return (domains, np.array(src_of, np.int32), np.array(grain_of, np.int32), np.array(kind, np.uint8),
+            next_grain - first)
+
+
+def _twins(domains, src_of, grain_of, kind, twinned, normal, rng, end_fraction=0.0):
     """Cut 1-3 straight parallel lamellae (walls along the twin plane's trace) across each
-    ``twinned`` grain; each lamella set is a new source (kind 1) and a new domain."""
+    ``twinned`` grain, in an ``end_fraction`` of them ending inside it; each lamella set is a
+    new source (kind 1) and a new domain."""
     grains = grain_of[src_of[domains]]
     src_of, grain_of, kind = list(src_of), list(grain_of), list(kind)
     n_bands = 1 + (rng.random(len(twinned)) < 0.45) + (rng.random(len(twinned)) < 0.2)
@@ -242,6 +285,8 @@ def _twins(domains, src_of, grain_of, kind, twinned, normal, rng):
         if sl is None or not twinned[g]:
             continue
         mask = _band_mask(grains[sl] == g, normal[g], n_bands[g], widths[g], centres[g])
+        if mask is not None and end_fraction > 0 and rng.random() < end_fraction:
+            mask = _end_inside(mask, grains[sl] == g, normal[g], rng)
         if mask is None or not mask.any():
             continue
         domains[sl][mask] = len(src_of)
@@ -255,6 +300,7 @@ def make_curved_microstructure(shape: tuple[int, int], *, pixel_size: float = 0.
                                mean_diameter_um: float = 1.5, size_spread: float = 0.45,
                                twin_fraction: float = 0.4, lagb_fraction: float = 0.15,
                                wall_fraction: float = 0.3, curvature: float = 1.0,
+                               twin_end_fraction: float = 0.0, island_fraction: float = 0.0,
                                origin_um: tuple[float, float] = (0.0, 0.0),
                                seed: int | np.random.Generator = 0) -> CurvedMicrostructure:
     """A curved polycrystal with twins, subgrains and dislocation walls in the sample frame.
@@ -266,8 +312,10 @@ def make_curved_microstructure(shape: tuple[int, int], *, pixel_size: float = 0.
     (about ``0.15 * curvature`` grain diameters at the grain scale plus a finer third),
     which bends every boundary and makes grains non-convex. Only then are 1-3 straight,
     parallel Σ3 lamellae (60° about the <111> of a steep {111} plane, walls along its
-    trace) cut across a ``twin_fraction`` of grains: coherent twin boundaries stay straight.
-    Grain orientations are redrawn until all boundaries between grains are HAGB.
+    trace) cut across a ``twin_fraction`` of grains: coherent twin boundaries stay straight;
+    a ``twin_end_fraction`` of the lamella sets end inside their grain (an incoherent step
+    across the lamella). An ``island_fraction`` of grains get a small grain wholly inside
+    them. Grain orientations are redrawn until all boundaries between grains are HAGB.
 
     Parameters
     ----------
@@ -279,6 +327,9 @@ def make_curved_microstructure(shape: tuple[int, int], *, pixel_size: float = 0.
         Nominal mean ECD of the truth cells (twins and subgrains included), µm.
     size_spread, twin_fraction, lagb_fraction, wall_fraction, curvature : float
         See above.
+    twin_end_fraction, island_fraction : float
+        See above; 0 (the default) draws no random numbers for them, so maps made before
+        they existed come out the same.
     origin_um : (float, float)
         ``(x, y)`` of pixel ``(0, 0)``.
     seed : int or numpy.random.Generator
@@ -293,7 +344,8 @@ def make_curved_microstructure(shape: tuple[int, int], *, pixel_size: float = 0.
     >>> m.domains.shape, int(m.kind_of_source.max()) <= 2
     ((96, 96), True)
     """
-    fr = {"twin_fraction": twin_fraction, "lagb_fraction": lagb_fraction, "wall_fraction": wall_fraction}
+    fr = {"twin_fraction": twin_fraction, "lagb_fraction": lagb_fraction, "wall_fraction": wall_fraction,
+          "twin_end_fraction": twin_end_fraction, "island_fraction": island_fraction}
     shape = _check(shape, pixel_size, mean_diameter_um, size_spread, fr, curvature)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     gain = _ECD_GAIN * (1.0 + _TWIN_GAIN * twin_fraction + _SUBGRAIN_GAIN * lagb_fraction)
@@ -313,10 +365,19 @@ def make_curved_microstructure(shape: tuple[int, int], *, pixel_size: float = 0.
     variant, normal = _twin_choice(grain_ori, rng)
     twin_normal = np.where(twinned[:, None], normal, 0.0)
     n_dom = len(src_of)
-    domains, src_of, grain_of, kind = _twins(domains, src_of, grain_of, kind, twinned, normal, rng)
+    domains, src_of, grain_of, kind = _twins(domains, src_of, grain_of, kind, twinned, normal, rng,
+                                             end_fraction=twin_end_fraction)
     twin_rel = rot.quat_from_axis_angle(_TWIN_AXES[variant[grain_of[len(rel):]]], np.pi / 3)
     rel = np.concatenate([rel, twin_rel.reshape(-1, 4)])
     wall_rot = np.concatenate([wall_rot, np.tile([1.0, 0, 0, 0], (len(src_of) - n_dom, 1))])
+    if island_fraction > 0:
+        n_dom, n_src = len(src_of), len(grain_of)
+        domains, src_of, grain_of, kind, n_new = _islands(domains, src_of, grain_of, kind, island_fraction, rng)
+        rel = np.concatenate([rel, np.tile([1.0, 0, 0, 0], (len(grain_of) - n_src, 1))])
+        wall_rot = np.concatenate([wall_rot, np.tile([1.0, 0, 0, 0], (len(src_of) - n_dom, 1))])
+        grain_ori = np.concatenate([grain_ori, rot.random_quaternions(n_new, rng)])
+        twin_normal = np.concatenate([twin_normal, np.zeros((n_new, 3))])
+        walled = np.concatenate([walled, np.zeros(n_new, bool)])
     pairs = _cell_pairs(src_of[domains])[0]
     ori = _cell_orientations(pairs, grain_of, rel, grain_ori, twin_normal, rng)
     dom_ori = rot.quat_multiply(ori[src_of], wall_rot)
