@@ -112,3 +112,63 @@ def test_train_val_split_sizes(n, expected):
 def test_train_val_split_bad_fraction():
     with pytest.raises(InputError, match="val_fraction must be in"):
         train_val_split([1, 2], val_fraction=1.0)
+
+
+def test_summarize_split_counts_items_and_images():
+    from microseg.data import summarize_split
+
+    split = random_patch_split([(512, 512), (256, 512)], patch=256, val_fraction=0.5, seed=0)
+    s = summarize_split(split, images=3)
+    assert (s.train_items, s.val_items, s.images) == (3, 3, 3)
+    assert s.train_images == len({r.sample for r in split.train}) and s.val_images == len({r.sample for r in split.val})
+    one = summarize_split(([Region(0, (slice(0, 8), slice(0, 8)))], []), unit="chip")
+    assert str(one) == "1 training chip from 1 image, 0 validation chips from 0 images"
+
+
+def _samples(*shapes):
+    from microseg.data import Sample
+
+    return [Sample(np.zeros((1, *s), np.float32), np.zeros(s, np.uint8), f"s{i}") for i, s in enumerate(shapes)]
+
+
+def test_a_split_that_leaves_one_patch_to_train_is_refused(caplog):
+    """Two 512-px images at patch 512: one patch trains, one validates. Refused, with the fixes."""
+    from microseg.train.build import training_regions
+    from microseg.train.config import DataConfig
+
+    samples = _samples((512, 512), (512, 512))
+    with pytest.raises(InputError, match=r"data.split=random: 2 image\(s\) of 512 × 512 px give 1 training patch "
+                                         r"from 1 image, 1 validation patch from 1 image; training needs at least "
+                                         r"2 patches. Fix: give data.val_pairs .*; lower data.patch \(e.g. 256 px "
+                                         r"gives 8 patches in all\); or set data.val_fraction: 0"):
+        training_regions(samples, DataConfig(split="random", patch=512))
+    with pytest.raises(InputError, match=r"data.split=crops: 1 image\(s\) of 256 × 256 px give 1 training chip "
+                                         r"from 1 image, 0 validation chips from 0 images; training needs at least 2 "
+                                         r"chips. Fix: give data.val_pairs .*; or lower data.chip \(e.g. 128 px gives "
+                                         r"4 chips in all\)$"):
+        training_regions(_samples((256, 256)), DataConfig(split="crops", chip=256))
+    # enough patches: the split says what it did
+    with caplog.at_level("INFO", logger="microseg.train.build"):
+        train, val = training_regions(samples, DataConfig(split="random", patch=256))
+    assert (len(train), len(val)) == (7, 1)
+    assert "data.split=random: 7 training patches from 2 images, 1 validation patch from 1 image" in caplog.text
+    # no validation asked for: allowed, and said
+    train, val = training_regions(samples, DataConfig(split="random", patch=512, val_fraction=0.0))
+    assert (len(train), len(val)) == (2, 0)
+
+
+def test_a_split_whose_validation_is_all_unknown_label_is_refused():
+    import dataclasses
+
+    from microseg.train.build import training_regions
+    from microseg.train.config import DataConfig
+
+    samples = _samples((64, 128))
+    valid = np.ones((64, 128), bool)
+    split = random_patch_split(samples, patch=32, val_fraction=0.1, seed=0)
+    for r in split.val:                                       # the validation patch lies outside the EBSD field
+        valid[r.slices] = False
+    samples = [dataclasses.replace(samples[0], valid=valid)]
+    with pytest.raises(InputError, match=r"7 training patches .* 0 validation patches from 0 images \(1 left out "
+                                         r"by data.min_valid\); none validates.*raise data.val_fraction"):
+        training_regions(samples, DataConfig(split="random", patch=32))

@@ -133,3 +133,96 @@ def test_images_at_another_pixel_size_are_resampled_to_the_models():
     predict_probs([m], image, preprocess=False)        # no pixel size known: as it is
     assert net.seen == (40, 60)
     assert rescale_factor(0.0151, 0.015) == 1.0 and rescale_factor(0.03, 0.015) == 2.0
+
+
+class _Seen(torch.nn.Module):
+    """A grey (1-channel) model whose logits are its input; keeps what it was given."""
+
+    in_channels = 1
+
+    def __init__(self):
+        super().__init__()
+        self.seen = None
+
+    def forward(self, x):
+        self.seen = x.detach().clone()
+        return x[:, :1]
+
+
+def _grey(shape=(24, 40), dtype=np.uint8):
+    top = np.iinfo(dtype).max
+    return (np.random.default_rng(3).random(shape) * top).astype(dtype)
+
+
+def _layouts():
+    g8, g16 = _grey(), _grey(dtype=np.uint16)
+    colour = np.stack([g8, g8[::-1], g8[:, ::-1]], axis=-1)
+    return {
+        "grey (H, W)": g8,
+        "equal RGB (H, W, 3)": np.repeat(g8[..., None], 3, axis=-1),
+        "equal RGBA (H, W, 4)": np.concatenate([np.repeat(g8[..., None], 3, axis=-1),
+                                                np.full((*g8.shape, 1), 255, np.uint8)], axis=-1),
+        "grey + alpha (H, W, 2)": np.stack([g8, np.full_like(g8, 255)], axis=-1),
+        "16-bit equal RGB": np.repeat(g16[..., None], 3, axis=-1),
+        "colour RGB (H, W, 3)": colour,
+        "channels first (1, H, W)": g8[None].astype(np.float32) / 255,
+    }
+
+
+@pytest.mark.parametrize("layout", list(_layouts()))
+def test_predict_takes_every_layout_training_reads(layout):
+    """The model sees what load_samples trains on: one grey channel scaled by the dtype's range."""
+    from microseg.data import to_float_image
+    from microseg.infer import as_image_array, predict_probs
+
+    data = _layouts()[layout]
+    net = _Seen()
+    prob = predict_probs([net], data, preprocess=False, device="cpu")
+    assert prob.shape == (1, 24, 40) and tuple(net.seen.shape) == (1, 1, 24, 40)
+    trained_on = data if layout.startswith("channels first") else to_float_image(data, channels=1)
+    tol = 0.5 / 255 if layout.startswith("colour") else 1e-6      # luma of floats vs luma rounded to uint8
+    np.testing.assert_allclose(net.seen[0].numpy(), trained_on, atol=tol)
+    expected_channels = 3 if layout.startswith("colour") else 1
+    assert as_image_array(data).shape == (expected_channels, 24, 40)
+
+
+def test_rgb_tiff_of_a_grey_micrograph_predicts_like_the_grey_file(tmp_path):
+    """Issue 8: 'model takes 1 channel(s); the image has 512' for a 512 × 512 × 3 grey TIFF."""
+    import tifffile
+
+    from microseg import io
+    from microseg.infer import predict_image
+    from microseg.models import save_model
+
+    grey = _grey((512, 512))
+    tifffile.imwrite(tmp_path / "rgb.tif", np.repeat(grey[..., None], 3, axis=-1), photometric="rgb")
+    tifffile.imwrite(tmp_path / "grey.tif", grey)
+    with pytest.warns(UserWarning, match="pixel size unknown"):
+        image = io.read_image(tmp_path / "rgb.tif")
+    assert image.shape == (512, 512, 3)
+    net = _Seen()
+    predict_image(net, image, device="cpu")
+    assert tuple(net.seen.shape) == (1, 1, 512, 512)
+    save_model(_tiny(0), tmp_path / "m", metadata={"preprocessing": {"normalize": {"mode": "per_image"},
+                                                                      "median": 0}})
+    for name in ("rgb", "grey"):
+        assert main(["predict", str(tmp_path / "m"), "--image", str(tmp_path / f"{name}.tif"), "--pixel-size",
+                     "0.01", "-o", str(tmp_path / "out")]) == 0
+    a = io.read_prob_image(tmp_path / "out" / "rgb_prob.tif").data
+    b = io.read_prob_image(tmp_path / "out" / "grey_prob.tif").data
+    assert a.shape == (512, 512) and np.array_equal(a, b)
+
+
+def test_channel_mismatch_and_stacks_are_errors():
+    from microseg.infer import as_image_array
+    from microseg.infer.predict import match_channels
+    from microseg.io import Image
+
+    with pytest.raises(InputError, match=r"takes 1 channel\(s\); the image has 5"):
+        match_channels(np.zeros((5, 8, 8), np.float32), 1, name="best")
+    with pytest.raises(InputError, match="stack of 6 slices"):
+        as_image_array(Image(np.zeros((6, 8, 8), np.uint8), metadata={"axes": "ZYX"}))
+    with pytest.raises(InputError, match="must be numeric"):
+        as_image_array(np.array([["a"]]))
+    colour = np.random.default_rng(0).random((3, 8, 8)).astype(np.float32)
+    assert np.array_equal(match_channels(colour, 3), colour)

@@ -94,3 +94,53 @@ def test_schedule_state_round_trips():
     t = Schedule("plateau", 1e-4, patience=1)
     t.load_state_dict(s.state_dict())
     assert t.lr == s.lr and t.best == s.best and t.bad_epochs == s.bad_epochs
+
+
+def test_data_keys_for_masks_and_names_as_they_come(tmp_path):
+    cfg = load_config(None, overrides=["data.positive=[1, 2]", "data.mask_suffix=_th", "data.image_suffix=_sem"])
+    d = cfg.data
+    assert d.positive == (1, 2) and d.mask_suffix == "_th" and d.image_suffix == "_sem"
+    assert d.mask_threshold is None and d.allow_empty is False
+    write_config(cfg, tmp_path)
+    assert load_config(tmp_path / "config.yaml") == cfg
+    assert load_config(None, overrides=["data.positive=1"]).data.positive == 1
+    defaults = load_config(None).data
+    assert (defaults.positive, defaults.mask_suffix, defaults.image_suffix) == ("blue", None, "")
+    path = tmp_path / "run.yaml"
+    path.write_text("data:\n  positive: nonzero\n  mask_threshold: 128\n  allow_empty: true\n")
+    assert load_config(path).data.mask_threshold == 128 and load_config(path).data.allow_empty
+
+
+@pytest.mark.parametrize("override, match", [
+    ("data.positive=green", r"unknown data.positive class 'green'.*blue, red, blue\+red, nonzero"),
+    ("data.positive=[1, -1]", "data.positive must be a colour"),
+    ("data.mask_threshold=0", "data.mask_threshold must be a number > 0"),
+    ("data.mask_threshold=high", "data.mask_threshold must be a number > 0"),
+    ("data.mask_suffix=[a]", "data.mask_suffix must be a string"),
+    ("data.image_suffix=null", "data.image_suffix must be a string"),
+    ("data.mask_sufix=_th", "unknown key 'mask_sufix' in section 'data'.*did you mean 'mask_suffix'"),
+])
+def test_bad_data_mask_keys(override, match):
+    with pytest.raises(InputError, match=match):
+        load_config(None, overrides=[override])
+    with pytest.raises(InputError, match="exclude each other"):
+        load_config(None, overrides=["data.positive=1", "data.mask_threshold=128"])
+
+
+def test_data_keys_reach_the_loader(tmp_path):
+    import numpy as np
+    import tifffile
+
+    from microseg.train.build import load_training_samples
+
+    (tmp_path / "img").mkdir()
+    (tmp_path / "msk").mkdir()
+    labels = np.zeros((8, 8), np.uint8)
+    labels[:2] = 1
+    labels[6:] = 2
+    tifffile.imwrite(tmp_path / "img" / "x_sem.tif", np.zeros((8, 8), np.uint8))
+    tifffile.imwrite(tmp_path / "msk" / "x_th.tif", labels)
+    cfg = load_config(None, overrides=[f"data.pairs={tmp_path / 'img'}:{tmp_path / 'msk'}", "data.positive=2",
+                                       "data.image_suffix=_sem", "data.mask_suffix=_th"])
+    (s,) = load_training_samples(cfg.data)
+    assert s.name == "x_sem" and s.mask.sum() == 16 and s.mask[6:].all()

@@ -2,8 +2,10 @@
 
 The stage between training pairs and models (DESIGN.md)::
 
+    find_pairs / read_pair_list (names) ─► binary_mask (colours, classes, thresholds)
     load_samples ─► Sample(image (C, H, W) float32 in [0, 1], mask (H, W) uint8 1 = positive)
     chip_grid / column_folds (seed 000) · random_patch_split (001) · random_crop (004)
+    summarize_split ─► SplitSummary (how many patches / chips train and validate, from how many images)
     median_filter, normalize ─► augment / dihedral_copies
     PatchDataset, make_loader (torch; imported only when used)
 
@@ -20,25 +22,27 @@ from microseg.data.preprocess import (
     NORMALIZE_MODES, apply_preprocessing, median_filter, normalization_stats, normalize,
     preprocessing_spec, thin_boundaries, widen_labels,
 )
+from microseg.data.masks import POSITIVE_OPTIONS, binary_mask, check_positive
+from microseg.data.pairs import find_pairs, read_pair_list
 from microseg.data.samples import (
-    POSITIVE_OPTIONS, Sample, binary_mask, load_image_mask_folders, load_pair_folder, load_samples,
-    to_float_image,
+    Sample, load_image_mask_folders, load_pair_folder, load_pair_list, load_samples, to_float_image,
 )
 from microseg.data.splits import (
-    Chip, Fold, Region, Split, bounding_slices, chip_grid, chip_regions, column_folds,
-    column_letters, drop_uncovered, random_patch_split, train_val_split,
+    Chip, Fold, Region, Split, SplitSummary, bounding_slices, chip_grid, chip_regions, column_folds,
+    column_letters, drop_uncovered, random_patch_split, summarize_split, train_val_split,
 )
 
 _TORCH_NAMES = ("PatchDataset", "make_loader", "EpochShuffleSampler")
 
 __all__ = [
     "AUGMENT_OPS", "NORMALIZE_MODES", "POSITIVE_OPTIONS",
-    "Chip", "Fold", "Region", "Sample", "Split",
-    "apply_preprocessing", "augment", "binary_mask", "bounding_slices", "chip_grid", "chip_regions",
-    "column_folds", "column_letters", "dihedral", "drop_uncovered", "dihedral_copies", "load_image_mask_folders",
-    "load_pair_folder", "load_samples", "median_filter", "normalization_stats", "normalize",
-    "pad_to_size", "preprocessing_spec", "random_crop", "random_crop_slices", "random_patch_split",
-    "thin_boundaries", "to_float_image", "train_val_split", "widen_labels",
+    "Chip", "Fold", "Region", "Sample", "Split", "SplitSummary",
+    "apply_preprocessing", "augment", "binary_mask", "bounding_slices", "check_positive", "chip_grid",
+    "chip_regions", "column_folds", "column_letters", "dihedral", "drop_uncovered", "dihedral_copies",
+    "find_pairs", "load_image_mask_folders", "load_pair_folder", "load_pair_list", "load_samples",
+    "median_filter", "normalization_stats", "normalize", "pad_to_size", "preprocessing_spec", "random_crop",
+    "random_crop_slices", "random_patch_split", "read_pair_list", "summarize_split", "thin_boundaries",
+    "to_float_image", "train_val_split", "widen_labels",
     *_TORCH_NAMES,
 ]
 

@@ -5,9 +5,17 @@ Two layouts are read:
 * the training pair folder of DESIGN.md (``image.tif`` + ``boundaries.tif``, written by
   :func:`microseg.register.write_training_pair`), one :class:`Sample` per folder;
 * an images folder beside a masks folder (``super1/train`` + ``super1/train_annot``), where
-  ``<name>.tif`` has the mask ``<name>_mask.tif``. Colour masks (RGB/RGBA) mark the
-  positive class by an exact colour (pure blue secondary γ′, pure red tertiary γ′); grey
-  masks must be binary and their nonzero pixels are positive.
+  ``<name>.tif`` has the mask ``<name>_mask.tif``, or the mask of the same name in a separate
+  folder (``images/a.tif`` + ``masks/a.tif``), or names that differ by suffixes
+  (``x_sem.tif`` + ``x_th.tif``: ``image_suffix="_sem"``, ``mask_suffix="_th"``);
+  :func:`find_pairs` pairs them;
+* a CSV list of pairs with the columns ``image,mask`` (paths relative to the CSV),
+  :func:`load_pair_list`.
+
+Masks are decoded by :func:`microseg.data.masks.binary_mask`: colour masks (RGB/RGBA, any
+bit depth) mark the positive class by an exact colour (pure blue secondary γ′, pure red
+tertiary γ′); label masks by class values (``positive=[1, 2]``); grey masks must be binary
+unless a ``mask_threshold`` is given.
 """
 from __future__ import annotations
 
@@ -19,19 +27,17 @@ from pathlib import Path
 
 import numpy as np
 
-from microseg._util import IGNORE_LABEL, InputError, look_up_option
+from microseg._util import IGNORE_LABEL, InputError
+from microseg.data.masks import MASK_COLOURS, POSITIVE_OPTIONS, _binary_mask, binary_mask, check_positive
+from microseg.data.pairs import find_pairs, read_pair_list
 from microseg.io import MissingFileError, read_image
-from microseg.io._files import IMAGE_SUFFIXES, check_input_file, collapse_equal_channels, natural_key, read_raw
+from microseg.io._files import check_input_file, natural_key, read_raw
 
 logger = logging.getLogger(__name__)
 
-#: Colours (R, G, B) of the positive class in colour masks, by the ``positive`` option.
-MASK_COLOURS: dict[str, tuple[tuple[int, int, int], ...]] = {
-    "blue": ((0, 0, 255),),
-    "red": ((255, 0, 0),),
-    "blue+red": ((0, 0, 255), (255, 0, 0)),
-}
-POSITIVE_OPTIONS = ("blue", "red", "blue+red", "nonzero")
+__all__ = ["MASK_COLOURS", "POSITIVE_OPTIONS", "Sample", "binary_mask", "find_pairs", "load_image_mask_folders",
+           "load_pair_folder", "load_pair_list", "load_samples", "to_float_image"]
+
 PAIR_IMAGE, PAIR_MASK, PAIR_VALID = "image.tif", "boundaries.tif", "valid.tif"
 
 
@@ -138,61 +144,6 @@ def _read_image_quiet(path: Path, *, channels: int):
     return img
 
 
-def _values_text(values: np.ndarray, limit: int = 8) -> str:
-    shown = ", ".join(str(v.tolist()) for v in values[:limit])
-    return shown + (f", ... ({len(values)} in all)" if len(values) > limit else "")
-
-
-def binary_mask(data: np.ndarray, *, positive: str = "nonzero", path: str | Path = "mask") -> np.ndarray:
-    """Turn a mask as stored into uint8 ``(H, W)`` with 1 = positive.
-
-    Parameters
-    ----------
-    data : ndarray
-        ``(H, W)`` grey or ``(H, W, 3|4)`` colour (alpha ignored).
-    positive : {"blue", "red", "blue+red", "nonzero"}
-        For a colour mask (channels differ somewhere), a pixel is positive when it is
-        exactly the named colour (pure blue (0, 0, 255), pure red (255, 0, 0), or either);
-        other colours (the grey image showing through) are background. ``"nonzero"``, and
-        every grey mask whatever ``positive`` says, requires a binary mask (at most two
-        distinct values / colours) and takes its nonzero pixels as positive.
-    path : str or path-like
-        Named in error messages.
-
-    Raises
-    ------
-    InputError
-        If a binary mask is expected and the mask holds three or more distinct values.
-
-    Examples
-    --------
-    >>> rgb = np.zeros((1, 3, 3), np.uint8); rgb[0, 0] = (0, 0, 255); rgb[0, 1] = (80, 80, 80)
-    >>> binary_mask(rgb, positive="blue")
-    array([[1, 0, 0]], dtype=uint8)
-    >>> binary_mask(np.array([[0, 255]], np.uint8))
-    array([[0, 1]], dtype=uint8)
-    """
-    positive = look_up_option(positive, POSITIVE_OPTIONS, what="positive class")
-    if data.ndim == 3 and data.shape[-1] in (2, 3, 4):
-        grey = collapse_equal_channels(data)
-        if grey is None and positive != "nonzero":
-            colour = data[..., :3]
-            out = np.zeros(data.shape[:2], bool)
-            for rgb in MASK_COLOURS[positive]:
-                out |= np.all(colour == np.asarray(rgb, dtype=colour.dtype), axis=-1)
-            return out.astype(np.uint8)
-        data = data[..., :3] if grey is None else grey
-    elif data.ndim != 2:
-        raise InputError(f"{path}: expected a (H, W) or (H, W, 3|4) mask; got shape {data.shape}")
-    flat = data.reshape(-1, data.shape[-1]) if data.ndim == 3 else data.reshape(-1)
-    values = np.unique(flat, axis=0) if data.ndim == 3 else np.unique(flat)
-    if len(values) > 2:
-        raise InputError(f"{path}: a binary mask (two values) is expected but it holds "
-                         f"{len(values)} distinct values: {_values_text(values)}")
-    nonzero = np.any(data != 0, axis=-1) if data.ndim == 3 else data != 0
-    return nonzero.astype(np.uint8)
-
-
 def _check_same_shape(image: np.ndarray, mask: np.ndarray, image_path, mask_path) -> None:
     if image.shape[1:] != mask.shape:
         raise InputError(f"image {image_path} is {image.shape[1]} × {image.shape[2]} (H × W) but "
@@ -233,31 +184,51 @@ def load_pair_folder(folder: str | os.PathLike, *, channels: int = 1) -> Sample:
                                    f"and {PAIR_MASK}")
     img = _read_image_quiet(image_path, channels=channels)
     image = to_float_image(img.data, channels=channels, name=str(image_path))
-    mask = binary_mask(read_raw(check_input_file(mask_path, what="mask")).data, path=mask_path)
+    mask = _binary_mask(read_raw(check_input_file(mask_path, what="mask")).data, positive="nonzero",
+                        threshold=None, allow_empty=True, path=mask_path, hints=False)
     _check_same_shape(image, mask, image_path, mask_path)
     valid = None
     if (folder / PAIR_VALID).is_file():
-        valid = binary_mask(read_raw(folder / PAIR_VALID).data, path=folder / PAIR_VALID).astype(bool)
+        valid = _binary_mask(read_raw(folder / PAIR_VALID).data, positive="nonzero", threshold=None,
+                             allow_empty=True, path=folder / PAIR_VALID, hints=False).astype(bool)
         _check_same_shape(image, valid, image_path, folder / PAIR_VALID)
         if not valid.any():
             raise InputError(f"{folder / PAIR_VALID}: no valid pixel; the label is unknown everywhere")
     return Sample(image, mask, folder.name, img.pixel_size, str(folder), valid)
 
 
+def _load_pair(image_path: Path, mask_path: Path, *, positive, mask_threshold, allow_empty: bool,
+               channels: int) -> Sample:
+    img = _read_image_quiet(image_path, channels=channels)
+    image = to_float_image(img.data, channels=channels, name=str(image_path))
+    mask = binary_mask(read_raw(check_input_file(mask_path, what="mask")).data, positive=positive,
+                       threshold=mask_threshold, allow_empty=allow_empty, path=mask_path)
+    _check_same_shape(image, mask, image_path, mask_path)
+    return Sample(image, mask, image_path.stem, img.pixel_size, str(image_path))
+
+
 def load_image_mask_folders(images_dir: str | os.PathLike, masks_dir: str | os.PathLike, *,
-                            mask_suffix: str = "_mask", positive: str = "blue",
+                            mask_suffix: str | None = None, image_suffix: str = "", positive="blue",
+                            mask_threshold: float | None = None, allow_empty: bool = False,
                             channels: int = 1) -> list[Sample]:
-    """Read every image of ``images_dir`` with its mask ``<stem><mask_suffix>.<ext>`` in ``masks_dir``.
+    """Read every image of ``images_dir`` with its mask in ``masks_dir`` (paired by :func:`find_pairs`).
 
     Parameters
     ----------
     images_dir, masks_dir : str or path-like
         Folders of images (TIFF, PNG, ...) and of their masks, e.g. ``super1/train`` and
         ``super1/train_annot``. Files are read in natural order of their names.
-    mask_suffix : str
-        Added to an image's stem to name its mask; the mask may have any image extension.
-    positive : {"blue", "red", "blue+red", "nonzero"}
-        Which mask pixels are positive; see :func:`binary_mask`.
+    mask_suffix, image_suffix : str
+        How image and mask names differ (see :func:`find_pairs`); by default a mask is
+        ``<stem>_mask.<ext>`` or, in its own folder, ``<stem>.<ext>``.
+    positive : str, int or list of int
+        Which mask pixels are positive: a colour (``"blue"``, ``"red"``, ``"blue+red"``,
+        ``"#RRGGBB"``), ``"nonzero"`` or class labels (``1``, ``[1, 2]``); see
+        :func:`~microseg.data.masks.binary_mask`.
+    mask_threshold : float, optional
+        Grey masks: ``value >= mask_threshold`` is positive (near-binary masks).
+    allow_empty : bool
+        Accept masks that hold labels but none that is positive (as all background).
     channels : {1, 3}
         Channels of ``Sample.image`` (RGB images of a grey micrograph are made grey).
 
@@ -268,58 +239,65 @@ def load_image_mask_folders(images_dir: str | os.PathLike, masks_dir: str | os.P
     Raises
     ------
     MissingFileError
-        If a folder is missing or an image has no mask (the message names the image and the
-        mask looked for).
+        If a folder is missing or an image has no mask (the message names what did not pair).
     InputError
-        If ``images_dir`` holds no image, sizes differ, or a binary mask is not binary.
+        If ``images_dir`` holds no image, sizes differ, or a mask cannot be read as asked.
     """
-    images_dir, masks_dir = Path(images_dir), Path(masks_dir)
-    positive = look_up_option(positive, POSITIVE_OPTIONS, what="positive class")
-    for d, what in ((images_dir, "images_dir"), (masks_dir, "masks_dir")):
-        if not d.is_dir():
-            raise MissingFileError(f"{d}: no such folder ({what})")
-    images = sorted((p for p in images_dir.iterdir()
-                     if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-                     and not (mask_suffix and p.stem.endswith(mask_suffix))),
-                    key=lambda p: natural_key(p.name))
-    if not images:
-        raise InputError(f"images_dir {images_dir}: holds no image file ({', '.join(IMAGE_SUFFIXES)})")
-    samples = []
-    for image_path in images:
-        mask_path = _find_mask(image_path, masks_dir, mask_suffix)
-        img = _read_image_quiet(image_path, channels=channels)
-        image = to_float_image(img.data, channels=channels, name=str(image_path))
-        mask = binary_mask(read_raw(mask_path).data, positive=positive, path=mask_path)
-        _check_same_shape(image, mask, image_path, mask_path)
-        samples.append(Sample(image, mask, image_path.stem, img.pixel_size, str(image_path)))
+    positive = check_positive(positive)
+    pairs = find_pairs(images_dir, masks_dir, mask_suffix=mask_suffix, image_suffix=image_suffix)
+    samples = [_load_pair(i, m, positive=positive, mask_threshold=mask_threshold, allow_empty=allow_empty,
+                          channels=channels) for i, m in pairs]
     logger.debug("read %d samples from %s", len(samples), images_dir)
     return samples
 
 
-def _find_mask(image_path: Path, masks_dir: Path, suffix: str) -> Path:
-    stem = image_path.stem + suffix
-    for ext in (image_path.suffix, *IMAGE_SUFFIXES):
-        candidate = masks_dir / (stem + ext)
-        if candidate.is_file():
-            return candidate
-    raise MissingFileError(f"{image_path}: no mask for this image; looked for {masks_dir / stem}"
-                           f"{image_path.suffix} (mask_suffix={suffix!r})")
-
-
-def load_samples(source, *, channels: int = 1, mask_suffix: str = "_mask",
-                 positive: str = "blue") -> list[Sample]:
-    """Read samples from a pair folder, a folder of pair folders, ``images:masks``, or a list.
+def load_pair_list(path: str | os.PathLike, *, positive="blue", mask_threshold: float | None = None,
+                   allow_empty: bool = False, channels: int = 1) -> list[Sample]:
+    """Read the image/mask pairs listed in a CSV file with the columns ``image,mask``.
 
     Parameters
     ----------
-    source : str, path-like or sequence of them
+    path : str or path-like
+        A CSV file (UTF-8, header line ``image,mask``; other columns are ignored). Relative
+        paths are relative to the CSV's folder.
+    positive, mask_threshold, allow_empty, channels
+        As in :func:`load_image_mask_folders`.
+
+    Returns
+    -------
+    list of Sample
+        In the order of the lines; ``name`` is the image's stem.
+
+    Raises
+    ------
+    MissingFileError
+        If the CSV or any listed file is missing (the message names every line that did not
+        pair, with the path looked for).
+    InputError
+        If the header lacks ``image`` or ``mask``, a line lacks one, or the list is empty.
+    """
+    positive = check_positive(positive)
+    return [_load_pair(i, m, positive=positive, mask_threshold=mask_threshold, allow_empty=allow_empty,
+                       channels=channels) for i, m in read_pair_list(path)]
+
+
+def load_samples(source, *, channels: int = 1, mask_suffix: str | None = None, image_suffix: str = "",
+                 positive="blue", mask_threshold: float | None = None, allow_empty: bool = False) -> list[Sample]:
+    """Read samples from pair folders, image and mask folders, a CSV pair list, or a list of them.
+
+    Parameters
+    ----------
+    source : str, path-like, mapping or sequence of them
         * a training pair folder (holds ``image.tif``) → one sample;
         * a folder whose sub-folders are pair folders → one sample per sub-folder (natural
           order of names);
-        * ``"IMAGES_DIR:MASKS_DIR"`` → :func:`load_image_mask_folders`;
+        * ``"IMAGES_DIR:MASKS_DIR"`` or ``{"images": IMAGES_DIR, "masks": MASKS_DIR}`` →
+          :func:`load_image_mask_folders`;
+        * a ``.csv`` file with the columns ``image,mask`` → :func:`load_pair_list`;
         * a list or tuple of any of these → their samples, concatenated.
-    channels, mask_suffix, positive
-        Passed on to :func:`load_pair_folder` / :func:`load_image_mask_folders`.
+    channels, mask_suffix, image_suffix, positive, mask_threshold, allow_empty
+        Passed on to :func:`load_pair_folder` (``channels`` only; its ``boundaries.tif`` is
+        binary), :func:`load_image_mask_folders` and :func:`load_pair_list`.
 
     Returns
     -------
@@ -332,15 +310,24 @@ def load_samples(source, *, channels: int = 1, mask_suffix: str = "_mask",
     MissingFileError
         If ``source`` names nothing that exists.
     """
+    masks = {"positive": check_positive(positive), "mask_threshold": mask_threshold, "allow_empty": allow_empty,
+             "channels": channels}
+    names = {"mask_suffix": mask_suffix, "image_suffix": image_suffix}
     if isinstance(source, (list, tuple)):
         out: list[Sample] = []
         for item in source:
-            out.extend(load_samples(item, channels=channels, mask_suffix=mask_suffix, positive=positive))
+            out.extend(load_samples(item, **names, **masks))
         return out
+    if isinstance(source, dict):
+        if set(source) != {"images", "masks"}:
+            raise InputError(f"a source mapping needs exactly the keys images and masks; got {sorted(source)}")
+        return load_image_mask_folders(source["images"], source["masks"], **names, **masks)
     if not isinstance(source, (str, os.PathLike)):
-        raise InputError(f"source must be a path, 'IMAGES_DIR:MASKS_DIR' or a list of them; "
+        raise InputError(f"source must be a path, 'IMAGES_DIR:MASKS_DIR', a pair-list CSV or a list of them; "
                          f"got {type(source).__name__}")
     path = Path(source)
+    if path.is_file() and path.suffix.lower() == ".csv":
+        return load_pair_list(path, **masks)
     if path.is_dir():
         if (path / PAIR_IMAGE).is_file():
             return [load_pair_folder(path, channels=channels)]
@@ -349,13 +336,11 @@ def load_samples(source, *, channels: int = 1, mask_suffix: str = "_mask",
         if not pairs:
             raise InputError(f"source {path}: is neither a training pair folder ({PAIR_IMAGE} + "
                              f"{PAIR_MASK}) nor a folder of them; for images with masks give "
-                             "'IMAGES_DIR:MASKS_DIR'")
+                             "'IMAGES_DIR:MASKS_DIR' or a CSV list with the columns image,mask")
         return [load_pair_folder(p, channels=channels) for p in pairs]
     text = os.fspath(source)
     if not path.exists() and text.count(":") == 1:
         images_dir, masks_dir = text.split(":")
-        return load_image_mask_folders(images_dir, masks_dir, mask_suffix=mask_suffix,
-                                       positive=positive, channels=channels)
+        return load_image_mask_folders(images_dir, masks_dir, **names, **masks)
     raise MissingFileError(f"{source}: no such folder (source expected: a pair folder, a folder of "
-                           "pair folders or 'IMAGES_DIR:MASKS_DIR')")
-
+                           "pair folders, 'IMAGES_DIR:MASKS_DIR' or a pair-list CSV)")

@@ -3,8 +3,10 @@
 Seed 000 cuts a 1792 × 1280 (W × H) pair into 256 × 256 chips named by column letter and
 row number (``A1`` top-left, ``G5`` bottom-right) and tests column A, D or F in turn
 (:func:`chip_grid`, :func:`column_folds`). Seed 001 cuts every image into non-overlapping
-patches and splits them 90/10 at random (:func:`random_patch_split`). Everything here is
-index arithmetic on shapes: no pixels are copied.
+patches and splits them 90/10 at random (:func:`random_patch_split`).
+:func:`summarize_split` says what a split did: how many patches or chips train and
+validate, from how many images. Everything here is index arithmetic on shapes: no pixels
+are copied.
 """
 from __future__ import annotations
 
@@ -78,6 +80,29 @@ class Split(NamedTuple):
 
     train: list
     val: list
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}es" if word.endswith(("ch", "sh", "s", "x")) else f"{n} {word}s"
+
+
+class SplitSummary(NamedTuple):
+    """What a split did: items (patches, chips) and the images they come from, per side.
+
+    ``str()`` is the sentence logged by training, e.g. ``7 training patches from 2 images,
+    1 validation patch from 1 image``.
+    """
+
+    train_items: int
+    val_items: int
+    train_images: int
+    val_images: int
+    images: int
+    unit: str = "patch"
+
+    def __str__(self) -> str:
+        return (f"{_plural(self.train_items, 'training ' + self.unit)} from {_plural(self.train_images, 'image')}, "
+                f"{_plural(self.val_items, 'validation ' + self.unit)} from {_plural(self.val_images, 'image')}")
 
 
 def column_letters(col: int) -> str:
@@ -267,6 +292,36 @@ def random_patch_split(samples, *, patch: int = 128, val_fraction: float = 0.1, 
     if not regions:
         raise InputError(f"no image is at least {patch} × {patch} px; use a smaller patch")
     return train_val_split(regions, val_fraction=val_fraction, seed=seed)
+
+
+def summarize_split(split, *, unit: str = "patch", images: int | None = None) -> SplitSummary:
+    """Count the items of each side of a split and the images they come from.
+
+    Parameters
+    ----------
+    split : Split or (train, val)
+        Lists of :class:`Region` (items of other kinds count no image).
+    unit : str
+        What an item is called in the summary (``"patch"``, ``"chip"``).
+    images : int, optional
+        How many images were cut (default: those that gave an item).
+
+    Examples
+    --------
+    >>> s = summarize_split(random_patch_split([(512, 512), (512, 512)], patch=256))
+    >>> s.train_items, s.val_items, s.train_images, s.val_images
+    (7, 1, 2, 1)
+    >>> str(s)
+    '7 training patches from 2 images, 1 validation patch from 1 image'
+    """
+    train, val = split
+
+    def images_of(items) -> int:
+        return len({r.sample for r in items if isinstance(r, Region)})
+
+    seen = images_of([*train, *val])
+    return SplitSummary(len(train), len(val), images_of(train), images_of(val),
+                        seen if images is None else int(images), unit)
 
 
 def drop_uncovered(regions: Sequence[Region], samples, *, min_valid: float = 0.5) -> list[Region]:

@@ -93,22 +93,87 @@ def _as_loaded(models: Any) -> list[LoadedModel]:
 
 
 def as_image_array(image: Any) -> np.ndarray:
-    """``(C, H, W)`` float32 from an ``(H, W)``/``(C, H, W)`` array or a :class:`microseg.io.Image`.
+    """``(C, H, W)`` float32 from any image layout that training reads, or a ``(C, H, W)`` array.
 
-    Integer images are scaled to [0, 1] by their dtype's range, as in training.
+    Parameters
+    ----------
+    image : ndarray or microseg.io.Image
+        * ``(H, W)`` grey;
+        * ``(H, W, C)`` with C = 2 (grey + alpha), 3 (RGB) or 4 (RGBA): an
+          :class:`~microseg.io.Image` read from an RGB file (``metadata["axes"] == "YXS"``),
+          or an array whose last axis has 2 to 4 entries and whose first has more than 4.
+          Alpha is dropped and equal colour channels (a grey micrograph stored as RGB) become
+          one grey channel, as :func:`microseg.data.load_samples` reads them;
+        * ``(C, H, W)`` channels first, taken as they are.
+
+    Returns
+    -------
+    ndarray of float32, shape (C, H, W)
+        Integer images scaled to [0, 1] by their dtype's range, as in training; C is 1 for
+        grey (and equal-channel RGB), 3 for colour. :func:`match_channels` fits it to a model.
+
+    Raises
+    ------
+    InputError
+        If the image is a (Z, Y, X) stack, not 2D/3D, or not numeric.
+
+    Examples
+    --------
+    >>> as_image_array(np.zeros((512, 512, 3), np.uint8)).shape   # grey stored as RGB
+    (1, 512, 512)
+    >>> as_image_array(np.random.default_rng(0).random((40, 60, 4))).shape   # RGBA colour
+    (3, 40, 60)
+    >>> as_image_array(np.zeros((3, 40, 60))).shape   # channels first, as it is
+    (3, 40, 60)
     """
-    data = getattr(image, "data", image)
-    data = np.asarray(data)
+    from microseg.io._files import collapse_equal_channels
+
+    data = np.asarray(getattr(image, "data", image))
+    axes = (getattr(image, "metadata", None) or {}).get("axes")
+    if axes in ("ZYX", "ZYXS"):
+        raise InputError(f"image is a (Z, Y, X) stack of {data.shape[0]} slices; predict its slices one by "
+                         "one (or a volume) instead")
     if data.ndim not in (2, 3):
-        raise InputError(f"image must be (H, W) or (C, H, W); got shape {data.shape}")
+        raise InputError(f"image must be (H, W), (H, W, 3|4) or (C, H, W); got shape {data.shape}")
+    if data.dtype.kind not in "uifb":
+        raise InputError(f"image must be numeric; got dtype {data.dtype}")
+    channels_last = data.ndim == 3 and (axes == "YXS" or (axes is None and 2 <= data.shape[-1] <= 4
+                                                             and data.shape[0] > 4))
+    if channels_last:
+        grey = collapse_equal_channels(data)
+        data = np.moveaxis(data[..., :3], -1, 0) if grey is None else grey
     if data.dtype.kind in "ui":
         data = data.astype(np.float32) / np.float32(np.iinfo(data.dtype).max)
-    elif data.dtype == bool:
-        data = data.astype(np.float32)
-    elif data.dtype.kind != "f":
-        raise InputError(f"image must be numeric; got dtype {data.dtype}")
     data = data.astype(np.float32, copy=False)
-    return data[None] if data.ndim == 2 else data
+    return np.ascontiguousarray(data[None] if data.ndim == 2 else data)
+
+
+def match_channels(x: np.ndarray, in_channels: int, *, name: str = "model") -> np.ndarray:
+    """Fit a ``(C, H, W)`` image to a model taking ``in_channels``, the way training does.
+
+    A grey image is repeated (1 → 3); a colour image for a grey model is made grey with the
+    BT.709 weights of :func:`microseg.io.to_gray` (3 → 1), as ``load_samples(channels=1)``
+    makes it for training.
+
+    Examples
+    --------
+    >>> match_channels(np.ones((1, 2, 2), np.float32), 3).shape
+    (3, 2, 2)
+    >>> match_channels(np.ones((3, 2, 2), np.float32), 1).shape
+    (1, 2, 2)
+    """
+    from microseg.io.images import GREY_WEIGHTS
+
+    c = x.shape[0]
+    if c == in_channels:
+        return x
+    if c == 1:
+        return np.repeat(x, in_channels, axis=0)
+    if c == 3 and in_channels == 1:
+        grey = np.tensordot(np.asarray(GREY_WEIGHTS, np.float32), x, axes=1)
+        return grey[None].astype(np.float32)
+    raise InputError(f"model {name!r} takes {in_channels} channel(s); the image has {c} (as (C, H, W) "
+                     f"{tuple(x.shape)}); give a grey or RGB image, or a model trained on {c} channels")
 
 
 def _device(device: str | torch.device) -> torch.device:
@@ -164,15 +229,11 @@ def _forward_prob(m: LoadedModel, x: np.ndarray, *, preprocess: bool | dict, dev
         prob = _forward_prob(m, _resample(x, scaled), preprocess=preprocess, device=device, rescale=False)
         return np.clip(_resample(prob[None], shape)[0], 0.0, 1.0)
 
+    # channels first (colour to grey as training does), then the model's pre-processing
+    x = match_channels(x, int(getattr(m.model, "in_channels", x.shape[0])), name=m.name)
     spec = preprocess if isinstance(preprocess, dict) else (m.preprocessing if preprocess else None)
     if spec:
         x = apply_preprocessing(x, spec)
-    in_channels = getattr(m.model, "in_channels", x.shape[0])
-    if x.shape[0] != in_channels:
-        if x.shape[0] == 1:
-            x = np.repeat(x, in_channels, axis=0)
-        else:
-            raise InputError(f"model {m.name!r} takes {in_channels} channel(s); the image has {x.shape[0]}")
     model = m.model
     was_training = model.training
     param = next(iter(model.parameters()), None)
@@ -219,7 +280,9 @@ def predict_image(models: Any, image: Any, *, preprocess: bool | dict = True,
     models : module, (module, metadata), LoadedModel, model folder, or a list of them
         Models returning logits ``(N, 1, H, W)``.
     image : ndarray or microseg.io.Image
-        ``(H, W)`` or ``(C, H, W)``; integer images are scaled by their dtype's range.
+        ``(H, W)`` grey, ``(H, W, 3|4)`` RGB(A) (a grey micrograph stored as RGB counts as
+        grey) or ``(C, H, W)``; see :func:`as_image_array`. Integer images are scaled by
+        their dtype's range.
     preprocess : bool or dict
         ``True``: apply each model's ``metadata["preprocessing"]``; ``False``: the image is
         already pre-processed; a dict: this :func:`~microseg.data.preprocessing_spec`.

@@ -32,8 +32,10 @@ def load_training_samples(data: DataConfig, *, seed: int = 0, pairs: Any = None)
         return synthetic_samples(pairs.split(":", 1)[1], seed=seed, **data.synthetic)
     if pairs is None or pairs == "" or pairs == []:
         raise InputError("data.pairs is empty; give a training-pair folder, a list of them, "
-                         "'IMAGES_DIR:MASKS_DIR' or 'synthetic:se'")
-    samples = load_samples(list(pairs) if isinstance(pairs, (list, tuple)) else pairs, positive=data.positive)
+                         "'IMAGES_DIR:MASKS_DIR', a CSV list (columns image,mask) or 'synthetic:se'")
+    samples = load_samples(list(pairs) if isinstance(pairs, (list, tuple)) else pairs, positive=data.positive,
+                           mask_suffix=data.mask_suffix, image_suffix=data.image_suffix,
+                           mask_threshold=data.mask_threshold, allow_empty=data.allow_empty)
     if data.pixel_size is not None:
         import dataclasses
 
@@ -51,15 +53,26 @@ def test_column(data: DataConfig) -> str | None:
     return str(data.folds[int(fold) - 1]).upper()
 
 
+#: Fewest training patches / chips a split may leave; fewer is refused (say how to fix it).
+MIN_TRAIN_ITEMS = 2
+
+
 def training_regions(samples: list, data: DataConfig, *, seed: int = 0) -> tuple[list, list]:
-    """``(train_regions, val_regions)`` of :class:`~microseg.data.Region` for ``data.split``."""
+    """``(train_regions, val_regions)`` of :class:`~microseg.data.Region` for ``data.split``.
+
+    Logs what the split did (training and validation patches or chips, and from how many
+    images) and refuses a split that leaves fewer than :data:`MIN_TRAIN_ITEMS` to train on,
+    or none to validate on while ``data.val_fraction > 0``.
+    """
     from microseg.data import chip_grid, column_folds, drop_uncovered, random_patch_split, train_val_split
     from microseg.data.splits import Region
 
     if data.split == "random":
         split = random_patch_split(samples, patch=data.patch, val_fraction=data.val_fraction, seed=seed)
-        return (drop_uncovered(split.train, samples, min_valid=data.min_valid),
-                drop_uncovered(split.val, samples, min_valid=data.min_valid))
+        train, val = (drop_uncovered(split.train, samples, min_valid=data.min_valid),
+                      drop_uncovered(split.val, samples, min_valid=data.min_valid))
+        _check_split(train, val, samples, data, dropped=len(split.train) + len(split.val) - len(train) - len(val))
+        return train, val
     column = test_column(data) if data.split == "columns" else None
     regions = []
     for i, s in enumerate(samples):
@@ -78,7 +91,47 @@ def training_regions(samples: list, data: DataConfig, *, seed: int = 0) -> tuple
         raise InputError(f"no chip has at least {data.min_valid:.0%} of its label known (valid.tif); "
                          "lower data.min_valid or data.chip")
     split = train_val_split(kept, val_fraction=data.val_fraction, seed=seed)
+    _check_split(list(split.train), list(split.val), samples, data, dropped=len(regions) - len(kept))
     return list(split.train), list(split.val)
+
+
+def _check_split(train: list, val: list, samples: list, data: DataConfig, *, dropped: int = 0) -> None:
+    """Log the split; refuse one that trains on too little or validates on nothing."""
+    from microseg.data import summarize_split
+
+    random = data.split == "random"
+    unit, key, size = ("patch", "data.patch", data.patch) if random else ("chip", "data.chip", data.chip)
+    summary = summarize_split((train, val), unit=unit, images=len(samples))
+    logger.info("data.split=%s: %s (%d image(s), %s %d px, data.val_fraction %g)", data.split, summary,
+                len(samples), unit, size, data.val_fraction)
+    short = len(train) < MIN_TRAIN_ITEMS
+    blind = not val and data.val_fraction > 0
+    if not (short or blind):
+        return
+    units = "patches" if unit == "patch" else "chips"
+    shapes = sorted({f"{s.shape[0]} × {s.shape[1]}" for s in samples})
+    what = f"training needs at least {MIN_TRAIN_ITEMS} {units}" if short else "none validates"
+    left = f" ({dropped} left out by data.min_valid)" if dropped else ""
+    fixes = ["give data.val_pairs (a separate validation set: then every image of data.pairs trains)"]
+    if size // 2 >= 8:
+        more = sum(len(_grid(s.shape, size // 2)) for s in samples)
+        fixes.append(f"lower {key} (e.g. {size // 2} px gives {more} {units} in all)")
+    if not short:
+        fixes.append("raise data.val_fraction, or set it to 0 to train without validation")
+    elif len(train) + len(val) >= MIN_TRAIN_ITEMS:
+        fixes.append("set data.val_fraction: 0 to train on all without validation")
+    raise InputError(f"data.split={data.split}: {len(samples)} image(s) of {', '.join(shapes)} px give "
+                     f"{summary}{left}; {what}. Fix: {_either(fixes)}")
+
+
+def _either(options: list[str]) -> str:
+    return options[0] if len(options) == 1 else f"{'; '.join(options[:-1])}; or {options[-1]}"
+
+
+def _grid(shape, size: int) -> list:
+    from microseg.data import chip_grid
+
+    return chip_grid(shape, chip=size)
 
 
 def build_training_data(config: Config, *, samples: list | None = None) -> tuple[Any, Any]:

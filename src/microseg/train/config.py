@@ -44,8 +44,24 @@ class DataConfig:
     holds their options: ``n_images``, ``size``, ``mean_diameter_px``, ...).
     ``folds`` are the test columns of cross-validation (seed 000: A, D, F); ``fold`` (1-based)
     makes a single run hold out that fold's column. ``val_pairs`` (optional) is a separate
-    validation set (then all of ``pairs`` trains); ``positive`` picks the class of colour
-    masks (:func:`microseg.data.load_samples`). ``normalize``: ``per_image``,
+    validation set (then all of ``pairs`` trains). ``pairs`` and ``val_pairs`` may also be
+    ``"IMAGES_DIR:MASKS_DIR"`` (or ``{images: DIR, masks: DIR}``) or a CSV with the columns
+    ``image,mask`` (paths relative to the CSV), see :func:`microseg.data.load_samples`:
+
+    * ``positive``: the positive class of the masks: a colour of colour masks (``blue``,
+      ``red``, ``blue+red``, ``'#RRGGBB'``; 8-bit values, scaled to 16-bit or float masks),
+      ``nonzero`` (binary masks), or class labels of label masks (``1`` or ``[1, 2]``);
+    * ``mask_threshold``: grey masks are positive where ``value >= mask_threshold``
+      (``128`` for near-binary 8-bit masks from lossy tools); ``None``: they must be binary;
+    * ``allow_empty``: accept masks that hold labels but none of the positive class (else
+      an error naming the file and the colours or values it holds);
+    * ``mask_suffix`` / ``image_suffix``: how mask and image names differ (``x_sem.tif`` +
+      ``x_th.tif``: ``image_suffix: _sem``, ``mask_suffix: _th``); ``mask_suffix: null``
+      takes ``<stem>_mask`` or, in a separate masks folder, the same name.
+
+    A split (``split``: ``columns``, ``random`` or ``crops``, without ``val_pairs``) logs how
+    many patches/chips of how many images train and validate, and is refused when fewer
+    than 2 would train or none validate while ``val_fraction > 0``. ``normalize``: ``per_image``,
     ``minmax`` or ``none`` (:func:`microseg.data.normalize`), stored in ``model.json``.
     ``min_valid``: chips and patches with less than this fraction of known label (a pair's
     ``valid.tif``: EBSD coverage) neither train nor validate; inside the others the
@@ -58,7 +74,11 @@ class DataConfig:
 
     pairs: Any = "synthetic:se"
     val_pairs: Any = None
-    positive: str = "blue"
+    positive: Any = "blue"
+    mask_threshold: float | None = None
+    allow_empty: bool = False
+    mask_suffix: str | None = None
+    image_suffix: str = ""
     split: str = "columns"
     chip: int = 256
     patch: int = 256
@@ -77,6 +97,11 @@ class DataConfig:
     blur: float = 0.0
     noise: float = 0.0
     synthetic: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # one spelling for the YAML round trip: a list of classes is kept as a tuple
+        if isinstance(self.positive, list):
+            object.__setattr__(self, "positive", tuple(self.positive))
 
 
 @dataclass(frozen=True)
@@ -261,6 +286,7 @@ def _check(cfg: Config) -> None:
     look_up_option(t.monitor, MONITORS, what="train.monitor")
     look_up_option(cfg.data.split, SPLITS, what="data.split")
     look_up_option(cfg.data.target, TARGETS, what="data.target")
+    _check_masks(cfg.data)
     for name in ("epochs", "batch"):
         if getattr(t, name) < 1:
             raise InputError(f"train.{name} must be >= 1; got {getattr(t, name)}")
@@ -285,6 +311,22 @@ def _check(cfg: Config) -> None:
     if cfg.data.patch < 8 or cfg.data.chip < 8:
         raise InputError(f"data.patch and data.chip must be >= 8 px; got {cfg.data.patch}, "
                          f"{cfg.data.chip}")
+
+
+def _check_masks(d: DataConfig) -> None:
+    from microseg.data.masks import check_positive
+
+    check_positive(d.positive, name="data.positive")
+    t = d.mask_threshold
+    if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not t > 0):
+        raise InputError(f"data.mask_threshold must be a number > 0 (e.g. 128 for 8-bit masks) or null; got {t!r}")
+    if t is not None and not isinstance(d.positive, str):
+        raise InputError(f"data.mask_threshold ({t}) and class labels in data.positive ({d.positive!r}) "
+                         "exclude each other; give one")
+    for name in ("mask_suffix", "image_suffix"):
+        value = getattr(d, name)
+        if not (isinstance(value, str) or (value is None and name == "mask_suffix")):
+            raise InputError(f"data.{name} must be a string such as '_mask' (quote it in YAML); got {value!r}")
 
 
 def from_dict(data: dict[str, Any] | None) -> Config:
