@@ -115,15 +115,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--close-gaps", default="merge", choices=("merge", "watershed", "hysteresis", "none"),
                    help="how open boundaries become closed grains: merge (default: grains joined "
                         "through gaps are cut by a watershed and merged again where the boundary "
-                        "between the pieces is weak), watershed (cut at necks only), hysteresis, none")
+                        "between the pieces is weak), watershed (cuts kept only where a boundary "
+                        "stops short: binary maps with gaps), hysteresis, none. On a complete map "
+                        "every mode gives the plain labelling")
     p.add_argument("--merge-threshold", type=float, default=None,
                    help="merge: regions stay apart where their shared boundary's mean strength is at "
                         "least this (0-1, default 0.2; higher merges more)")
     p.add_argument("--threshold", type=float, default=0.5, help="probability threshold for boundaries")
     p.add_argument("--image", type=Path, default=None, help="micrograph to draw the overlay on")
+    p.add_argument("--mask", type=Path, default=None,
+                   help="image of the area to analyse (nonzero = specimen; 0 = background, holes, "
+                        "fiducials, scale bar): nothing outside is measured, its edge cuts grains "
+                        "like the image edge")
     _add_output(p)
 
-    p = _sub(subs, "ebsd", c.cmd_ebsd, "EBSD map (.ang, .ctf, .h5oina, EDAX .h5) -> boundary classes "
+    p = _sub(subs, "ebsd", c.cmd_ebsd, "EBSD map (.ang, .ctf, Oxford .cpr/.crc, .h5oina, EDAX .h5) -> "
+             "boundary classes "
              "(HAGB, LAGB, Σ3), grains, boundary fractions, IPF map",
              "examples:\n  microseg ebsd scan.ang -o ebsd/\n"
              "  microseg ebsd scan.ang --min-quality ci=0.1 --fill --max-hole 50 -o ebsd/\n"
@@ -146,7 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
              "drift and alignment scores before/after. valid.tif marks where the label is known\n"
              "(EBSD field, indexed points, away from fiducials): training and scoring ignore the\n"
              "rest. Check overlay.png at a glance (the unknown area is dimmed).")
-    p.add_argument("ebsd", type=Path, help="EBSD map (.ang, .ctf, .h5oina, EDAX .h5)")
+    p.add_argument("ebsd", type=Path,
+                   help="EBSD map: .ang (header in any order; the grid from the x/y columns when the "
+                        "step lines are missing), .ctf, Oxford Channel 5 .cpr or .crc (the other beside "
+                        "it), .h5oina, EDAX .h5; other formats are refused with the converter to use")
     p.add_argument("--image", type=Path, required=True, help="SEM image of the same area")
     p.add_argument("--points", type=Path, default=None, help="landmark pairs CSV (x_um, y_um, col, row)")
     p.add_argument("--transform", default="affine", choices=["similarity", "affine", "projective"],
@@ -181,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tolerance", type=float, default=2.0, help="boundary F-score tolerance in px")
     p.add_argument("--threshold", type=float, default=0.5, help="threshold for probability maps")
     p.add_argument("--min-diameter", type=float, default=0.0, help="smallest grain (ECD, µm or px)")
+    p.add_argument("--mask", type=Path, default=None,
+                   help="image of where the truth is known (nonzero = scored), e.g. the EBSD coverage")
     p.add_argument("-o", "--output", type=Path, default=None,
                    help="JSON file to write (a CSV is written beside it); default: print JSON")
     p.add_argument("--force", action="store_true", help="overwrite existing results")
@@ -195,7 +207,18 @@ def _add_learning_commands(subs, c) -> None:
              "  microseg train configs/unetpp_columns.yaml --set train.lr=3e-4 --set data.fold=1 -o runs/f1\n"
              "  microseg train real.yaml --set train.init_from=runs/pretrain/best -o runs/finetune\n\n"
              "writes best/ (model.safetensors + model.json), last/ (resumable checkpoint),\n"
-             "metrics.csv, metrics.json and the resolved config.yaml")
+             "metrics.csv, metrics.json and the resolved config.yaml\n\n"
+             "training data (config section data):\n"
+             "  pairs: a training-pair folder, IMAGES_DIR:MASKS_DIR, {images: DIR, masks: DIR},\n"
+             "         or a CSV with the columns image,mask (paths relative to the CSV)\n"
+             "  masks pair as <stem>_mask.* or the same name in the masks folder; other names:\n"
+             "         --set data.mask_suffix=_th --set data.image_suffix=_sem (x_sem.tif + x_th.tif)\n"
+             "  data.positive: blue | red | blue+red | '#RRGGBB' (colour masks, any bit depth),\n"
+             "         nonzero, or class labels 1 / [1, 2]; data.mask_threshold=128 for near-binary\n"
+             "         grey masks; data.allow_empty=true accepts masks without the positive class\n"
+             "  without data.val_pairs the split logs its training/validation patches and refuses\n"
+             "         fewer than 2 training patches (fix: data.val_pairs, a smaller data.patch/chip,\n"
+             "         or data.val_fraction=0)")
     p.add_argument("config", type=Path, help="run configuration (YAML: data, model, loss, train, infer, grains)")
     p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", default=None,
                    help="override a config key (repeatable), e.g. --set train.epochs=5")
@@ -226,7 +249,8 @@ def _add_learning_commands(subs, c) -> None:
              "training writes best/ (best validation boundary F1) and last/: both are model folders.")
     p.add_argument("models", nargs="+", type=Path, metavar="MODEL_DIR",
                    help="model folders (model.safetensors + model.json)")
-    p.add_argument("--image", nargs="+", type=Path, required=True, help="images to segment")
+    p.add_argument("--image", nargs="+", type=Path, required=True,
+                   help="images to segment (grey, RGB/RGBA or grey stored as RGB, as train reads them)")
     p.add_argument("--threshold", type=float, default=0.5, help="threshold on the mean probability")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--pixel-size", type=float, default=None, help="µm per pixel (default: from the file)")

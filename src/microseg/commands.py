@@ -145,22 +145,24 @@ def _is_stack(path: Path) -> bool:
 def cmd_grains(args: argparse.Namespace) -> None:
     from microseg import io
     from microseg.grains import analyse_grains
-    from microseg.report.grain_report import write_grain_outputs
+    from microseg.report.grain_report import astm_text, write_grain_outputs
 
     out: Path = args.output
     _check_outputs(out, ["grains.csv", "summary.json", "labels.tif", "distributions.png", "overlay.png"],
                    args.force)
     prob_image = io.read_prob_image(args.map, pixel_size=args.pixel_size)
+    mask = io.read_mask(args.mask, shape=prob_image.data.shape) if args.mask else None
     image = io.read_image(args.image, pixel_size=prob_image.pixel_size).data if args.image else None
     analysis = analyse_grains(prob_image.data, pixel_size=prob_image.pixel_size,
                               min_diameter=args.min_diameter, exclude_border=not args.keep_border,
                               close_gaps=args.close_gaps, threshold=args.threshold,
-                              merge_threshold=args.merge_threshold, source=str(args.map))
+                              merge_threshold=args.merge_threshold, mask=mask, source=str(args.map))
     write_grain_outputs(analysis, out, image=image, force=args.force)
     s = analysis.summary
     unit = "µm" if prob_image.pixel_size else "px"
     mean = s.get("mean_ecd_um") if prob_image.pixel_size else s.get("mean_ecd_px")
     log.info("%s: %d grains, mean ECD %.3f %s -> %s", args.map, s["n_grains"], mean, unit, out)
+    print(astm_text(s["astm_e112"]))
 
 
 # --------------------------------------------------------------------------------------- ebsd
@@ -239,9 +241,10 @@ def cmd_evaluate(args: argparse.Namespace) -> dict | None:
         raise InputError(f"{args.pred} has shape {pred.data.shape} but {args.truth} has shape "
                          f"{truth.data.shape}; the prediction and the truth must cover the same pixels")
     pixel_size = args.pixel_size or pred.pixel_size or truth.pixel_size
+    mask = io.read_mask(args.mask, shape=pred.data.shape) if args.mask else None
     result = evaluate_maps(pred.data, truth.data, kind=args.kind, pixel_size=pixel_size,
                            tolerance=args.tolerance, threshold=args.threshold,
-                           min_diameter=args.min_diameter)
+                           min_diameter=args.min_diameter, mask=mask)
     result = {"pred": str(args.pred), "truth": str(args.truth), **result}
     if args.output is None:
         return result

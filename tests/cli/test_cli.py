@@ -76,6 +76,36 @@ def test_grains_on_true_boundaries_recovers_count_and_mean_ecd(synth_dir, tmp_pa
     assert {"ecd_um", "area_um2", "aspect_ratio"} <= set(header)
 
 
+def test_grains_and_evaluate_with_a_mask(synth_dir, tmp_path, capsys):
+    boundaries = tifffile.imread(synth_dir / "boundaries.tif")
+    mask = np.zeros(boundaries.shape, np.uint8)
+    mask[:, :128] = 255                                   # only the left half is specimen
+    tifffile.imwrite(tmp_path / "mask.tif", mask)
+    out = tmp_path / "grains"
+    assert run("grains", str(synth_dir / "boundaries.tif"), "--mask", str(tmp_path / "mask.tif"),
+               "-o", str(out)) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    labels = tifffile.imread(out / "labels.tif")
+    assert not labels[:, 128:].any() and summary["settings"]["mask"] is True
+    # independently: 4-connected interiors wholly inside the left half, off the image edge
+    lab, _ = ndi.label(boundaries == 0)
+    cut = np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1], lab[:, 127:].ravel()]))
+    inside = np.setdiff1d(np.unique(lab[:, :127]), cut)
+    assert summary["n_grains"] == inside.size
+    assert any("grains measured" in w for w in summary["warnings"])   # fewer than 50
+    assert run("evaluate", str(synth_dir / "boundaries.tif"), str(synth_dir / "boundaries.tif"),
+               "--mask", str(tmp_path / "mask.tif"), "-o", str(tmp_path / "e.json")) == 0
+    e = json.loads((tmp_path / "e.json").read_text())
+    assert e["ari"] == pytest.approx(1.0) and e["n_grains_true"] == inside.size
+    capsys.readouterr()
+    tifffile.imwrite(tmp_path / "small.tif", mask[:10])
+    assert run("grains", str(synth_dir / "boundaries.tif"), "--mask", str(tmp_path / "small.tif"),
+               "-o", str(tmp_path / "g2")) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "small.tif" in err[0] and "shape" in err[0]
+    assert not (tmp_path / "g2").exists()
+
+
 def test_segment_then_evaluate(synth_dir, tmp_path):
     seg = tmp_path / "seg"
     assert run("segment", str(synth_dir / "image.tif"), "--method", "sauvola", "-o", str(seg)) == 0

@@ -50,3 +50,47 @@ def test_summary_has_fits_and_astm_grain_size():
 def test_degenerate_maps_are_refused(value, match):
     with pytest.raises(InputError, match=match):
         analyse_grains(np.full((32, 32), value, np.uint8), source="x.tif")
+
+
+def test_mask_edge_cuts_grains_like_the_image_edge():
+    poly = synth.make_polycrystal((384, 384), mean_diameter_px=24.0, pixel_size=0.05, seed=3)
+    rows, cols = np.indices(poly.labels.shape)
+    mask = (rows - 192) ** 2 + (cols - 192) ** 2 < 150 ** 2          # a round specimen
+    result = analyse_grains(poly.boundaries, pixel_size=0.05, mask=mask)
+    # independently: the truth cells wholly inside the disc and off the image edge
+    cells = poly.cells
+    from scipy import ndimage
+    touching = np.unique(cells[ndimage.binary_dilation(~mask, iterations=2)])
+    inside = np.setdiff1d(np.unique(cells[mask]), touching)
+    assert abs(result.summary["n_grains"] - inside.size) <= 0.02 * inside.size + 1
+    assert not result.labels[~mask].any()
+    assert result.summary["analysed_fraction"] == pytest.approx(mask.mean())
+    assert result.summary["settings"]["mask"] is True
+    kept = analyse_grains(poly.boundaries, pixel_size=0.05, mask=mask, exclude_border=False)
+    assert kept.summary["n_grains"] > result.summary["n_grains"] and not kept.labels[~mask].any()
+
+
+def test_a_specimen_on_a_dark_background_is_flagged_and_a_mask_fixes_it():
+    poly = synth.make_polycrystal((384, 384), mean_diameter_px=20.0, pixel_size=0.05, seed=1)
+    rows, cols = np.indices(poly.labels.shape)
+    specimen = (rows - 192) ** 2 + (cols - 192) ** 2 < 120 ** 2
+    b = np.where(specimen, poly.boundaries, 0).astype(np.uint8)     # background: no boundary
+    plain = analyse_grains(b, pixel_size=0.05, exclude_border=False)
+    assert any("one grain covers" in w for w in plain.summary["warnings"])
+    masked = analyse_grains(b, pixel_size=0.05, mask=specimen, exclude_border=False)
+    assert not any("one grain covers" in w for w in masked.summary["warnings"])
+    assert masked.summary["n_grains"] >= FEW and not masked.summary["warnings"]
+
+
+FEW = 50
+
+
+def test_few_grains_are_flagged_and_bad_masks_refused():
+    poly = synth.make_polycrystal((256, 256), mean_diameter_px=40.0, pixel_size=0.05, seed=0)
+    few = analyse_grains(poly.boundaries, pixel_size=0.05)
+    assert few.summary["n_grains"] < FEW
+    assert any("ASTM E112 asks for about 50" in w for w in few.summary["warnings"])
+    with pytest.raises(InputError, match=r"truth.tif mask: has shape \(5, 5\)"):
+        analyse_grains(poly.boundaries, mask=np.ones((5, 5), bool), source="truth.tif")
+    with pytest.raises(InputError, match="is empty"):
+        analyse_grains(poly.boundaries, mask=np.zeros((256, 256), bool))

@@ -176,3 +176,18 @@ def test_prob_map_keeps_its_pixel_size(tmp_path):
     write_prob(tmp_path / "nosize.tif", prob)
     with pytest.warns(UserWarning, match="nosize.tif: pixel size unknown"):
         assert read_prob_image(tmp_path / "nosize.tif").pixel_size is None
+
+
+def test_read_mask_any_channel_and_bit_depth(tmp_path):
+    from microseg.io import read_mask
+
+    rgb = np.zeros((6, 8, 4), np.uint16)
+    rgb[1:4, 2:5, 2] = 65535                          # a 16-bit RGBA mask, blue = specimen
+    tifffile.imwrite(tmp_path / "m.tif", rgb, photometric="rgb", extrasamples=["unassalpha"])
+    mask = read_mask(tmp_path / "m.tif", shape=(6, 8))
+    assert mask.dtype == bool and mask.sum() == 9 and mask[1:4, 2:5].all()
+    with pytest.raises(InputError, match=r"m.tif: the mask has shape \(6, 8\)"):
+        read_mask(tmp_path / "m.tif", shape=(8, 8))
+    tifffile.imwrite(tmp_path / "z.tif", np.zeros((6, 8), np.uint8))
+    with pytest.raises(InputError, match="z.tif: the mask is empty"):
+        read_mask(tmp_path / "z.tif")

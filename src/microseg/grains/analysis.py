@@ -72,29 +72,83 @@ def _fit_summary(fit: Any) -> dict[str, Any]:
     return {"params": list(fit.params), "ks_statistic": fit.ks_statistic, "n": fit.n}
 
 
-def _astm(boundaries: np.ndarray, labels_all: np.ndarray, pixel_size: float | None) -> dict[str, Any]:
-    """ASTM E112 G by Jeffries' planimetric method (on all grains, cut ones counted as E112
-    says) and by Heyn's line grid and Abrams' circles; empty without a pixel size."""
-    if pixel_size is None:
-        return {}
+def _astm(boundaries: np.ndarray, labels_all: np.ndarray, pixel_size: float | None,
+          mask: np.ndarray | None = None) -> dict[str, Any]:
+    """ASTM E112 grain size: Jeffries' planimetric count (on all grains, cut ones counted as
+    E112 says; in ``mask`` if given) and the intercept counts of Heyn's line grid and Abrams'
+    three circles over fields of the boundary map as drawn (its centre lines), wholly inside
+    ``mask`` if given.
+    Without a pixel size the intercepts are in px and there is no G (``notes`` says so); a
+    method that cannot count is ``None`` with its reason in ``notes``."""
     from dataclasses import asdict
 
-    from microseg.grains.astm import grain_size_intercept, grain_size_planimetric
+    from microseg.grains.astm import grain_size_intercept, grain_size_planimetric, centre_lines
 
-    out: dict[str, Any] = {}
-    try:
-        out["planimetric"] = asdict(grain_size_planimetric(labels_all, pixel_size=pixel_size))
-        for pattern in ("lines", "circles"):
-            g = grain_size_intercept(boundaries, pixel_size=pixel_size, pattern=pattern, labels=labels_all)
-            out[f"intercept_{pattern}"] = asdict(g)
-    except InputError as exc:
-        log.info("no ASTM grain size: %s", exc)
+    out: dict[str, Any] = {"pixel_size_um": pixel_size, "length_unit": "µm" if pixel_size else "px",
+                           "planimetric": None, "intercept_lines": None, "intercept_circles": None,
+                           "notes": []}
+    if pixel_size is None:
+        out["notes"].append("G and the planimetric N_A need a pixel size; intercepts are in px")
+    else:
+        try:
+            out["planimetric"] = asdict(grain_size_planimetric(
+                labels_all, pixel_size=pixel_size, mask=None if mask is None or mask.all() else mask))
+        except InputError as exc:
+            out["notes"].append(f"planimetric: {exc}")
+    centre_lines = centre_lines(boundaries)  # once for both patterns
+    for pattern in ("lines", "circles"):
+        try:
+            result = grain_size_intercept(centre_lines, pixel_size=pixel_size, pattern=pattern, thin=False,
+                                          mask=None if mask is None or mask.all() else mask)
+            out[f"intercept_{pattern}"] = asdict(result)
+        except InputError as exc:
+            out["notes"].append(f"intercept {pattern}: {exc}")
+    for note in out["notes"]:
+        log.info("ASTM E112: %s", note)
+    return out
+
+
+#: A grain covering more of the analysed area than this share is suspicious (a background, an
+#: open boundary network); fewer grains than ``FEW_GRAINS`` make E112's statistics unreliable.
+LARGEST_SHARE, FEW_GRAINS = 0.25, 50
+
+
+def check_mask(mask: Any, shape: tuple[int, ...], *, source: str = "mask") -> np.ndarray:
+    """A validity mask as bool (True = analysed): same shape as the map, not empty."""
+    arr = np.asarray(mask)
+    if arr.ndim == len(shape) + 1 and arr.shape[-1] in (3, 4):   # a colour image: any non-black pixel
+        arr = arr[..., :3].any(axis=-1)
+    if arr.shape != tuple(shape):
+        raise InputError(f"{source}: has shape {arr.shape} but the map has shape {tuple(shape)}; "
+                         "the mask must cover the same pixels (True/nonzero = analysed)")
+    arr = arr.astype(bool)
+    if not arr.any():
+        raise InputError(f"{source}: is empty (no nonzero pixel); nonzero marks the area to analyse")
+    return arr
+
+
+def sanity_warnings(labels: np.ndarray, analysed_px: int, n_grains: int) -> list[str]:
+    """What a metallographer should know before trusting the numbers: one grain covering more
+    than a quarter of the analysed area (a dark background or holes read as a grain, or a
+    boundary network that does not close), or fewer than about 50 grains (ASTM E112's
+    statistics need more fields or a lower magnification)."""
+    out = []
+    if labels.any() and analysed_px:
+        largest = int(np.bincount(labels.ravel())[1:].max())
+        if largest > LARGEST_SHARE * analysed_px:
+            out.append(f"one grain covers {largest / analysed_px:.0%} of the analysed area: a background, "
+                       "holes or an unclosed boundary network may have been read as a grain (give a mask "
+                       "of the specimen, --mask)")
+    if n_grains < FEW_GRAINS:
+        out.append(f"only {n_grains} grains measured: ASTM E112 asks for about {FEW_GRAINS} or more "
+                   "(measure more fields or at a lower magnification)")
     return out
 
 
 def analyse_grains(prob: np.ndarray, *, pixel_size: float | None = None, min_diameter: float = 0.0,
                    exclude_border: bool = True, close_gaps: str = "merge", threshold: float = 0.5,
-                   merge_threshold: float | None = None, source: str = "map") -> GrainAnalysis:
+                   merge_threshold: float | None = None, mask: np.ndarray | None = None,
+                   source: str = "map") -> GrainAnalysis:
     """Label, measure and summarise the grains of a 2D boundary map or probability.
 
     Parameters
@@ -107,8 +161,17 @@ def analyse_grains(prob: np.ndarray, *, pixel_size: float | None = None, min_dia
         Smallest grain kept, as equivalent circle diameter (µm, or px without pixel size).
     exclude_border, close_gaps, threshold, merge_threshold
         As for :func:`microseg.grains.label_grains`.
+    mask : ndarray of bool, shape (Y, X), optional
+        The area to analyse (True): the specimen without background, holes, fiducials or
+        scale bars. Outside it nothing is labelled, and its edge cuts grains as the image edge
+        does (``exclude_border`` drops them too).
     source : str
         Name used in error messages (the file).
+
+    Notes
+    -----
+    ``summary["warnings"]`` (also logged) says when one grain covers more than a quarter of
+    the analysed area or fewer than 50 grains were measured (:func:`sanity_warnings`).
     """
     from skimage.segmentation import relabel_sequential
 
@@ -116,6 +179,9 @@ def analyse_grains(prob: np.ndarray, *, pixel_size: float | None = None, min_dia
     from microseg.grains.measure import grain_summary, measure_grains
 
     boundary = check_boundary_map(prob, threshold=threshold, source=source)
+    inside = None if mask is None else check_mask(mask, boundary.shape, source=f"{source} mask")
+    if inside is not None and not inside.all():
+        prob = np.where(inside, prob, max(float(np.max(prob)), 1.0)).astype(np.float32)
     options: dict[str, Any] = {"threshold": threshold, "close_gaps": close_gaps,
                                "exclude_border": False, "pixel_size": pixel_size,
                                "merge_threshold": merge_threshold}
@@ -127,6 +193,12 @@ def analyse_grains(prob: np.ndarray, *, pixel_size: float | None = None, min_dia
     interiors = label_grains(prob, fill_boundaries=False, **options)
     cut = border_labels(interiors)  # decided on interiors, as label_grains does
     labels_all = fill_unlabelled(interiors.copy()) if interiors.any() else interiors
+    if inside is not None and not inside.all():   # the mask's edge cuts grains like the image edge
+        from scipy import ndimage
+
+        labels_all[~inside] = 0
+        outside = ndimage.binary_dilation(~inside, structure=np.ones((3, 3), bool))
+        cut = np.union1d(cut, np.unique(interiors[outside & (interiors > 0)]))
     labels = labels_all
     if exclude_border:
         labels = np.where(np.isin(labels_all, cut), 0, labels_all)
@@ -140,8 +212,14 @@ def analyse_grains(prob: np.ndarray, *, pixel_size: float | None = None, min_dia
                                "length_unit": "µm" if pixel_size else "px"}
     fits = _fits(table, f"ecd_{unit}")
     summary["fits"] = {k: _fit_summary(v) for k, v in fits.items()}
-    summary["astm_e112"] = _astm(boundary, labels_all, pixel_size)
+    summary["astm_e112"] = _astm(boundary, labels_all, pixel_size, mask=inside)
+    analysed = int(inside.sum()) if inside is not None else int(labels.size)
+    summary["analysed_fraction"] = analysed / labels.size
+    summary["warnings"] = sanity_warnings(labels_all, analysed, int(summary["n_grains"]))
+    for text in summary["warnings"]:
+        log.warning("%s: %s", source, text)
     summary["settings"] = {"min_diameter": min_diameter, "min_diameter_unit": summary["length_unit"],
                            "exclude_border": exclude_border, "close_gaps": close_gaps,
-                           "threshold": threshold, "merge_threshold": merge_threshold}
+                           "threshold": threshold, "merge_threshold": merge_threshold,
+                           "mask": inside is not None}
     return GrainAnalysis(labels, table, summary, fits, pixel_size, boundary)

@@ -10,7 +10,7 @@ from microseg.io._files import MissingFileError
 from microseg.io.ebsd import read_ebsd, write_ebsd
 from microseg.io._image import Image
 from microseg.io.images import read_image, to_gray, write_image
-from microseg.io.maps import read_labels, read_prob, read_prob_image, write_labels, write_prob
+from microseg.io.maps import read_labels, read_mask, read_prob, read_prob_image, write_labels, write_prob
 from microseg.io.stacks import read_stack, write_stack
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "read_labels",
     "read_prob",
     "read_prob_image",
+    "read_mask",
     "read_stack",
     "to_gray",
     "write_ebsd",

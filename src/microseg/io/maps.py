@@ -237,3 +237,32 @@ def write_prob(path: str | os.PathLike, prob: np.ndarray, *, dtype: str = "float
             write_tiff(tmp, data, extra={"microseg": "prob", "scale": 255}, pixel_size=pixel_size)
         else:
             write_tiff(tmp, data, pixel_size=pixel_size)
+
+
+def read_mask(path: str | os.PathLike, *, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """Read the area to analyse: nonzero (any channel, at any bit depth) = analysed.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A grey or colour image (TIFF, PNG, BMP) marking the specimen: nonzero inside, 0 on the
+        background, holes, fiducials, scale bars.
+    shape : tuple of int, optional
+        The shape of the map it belongs to; another shape is an error naming the file.
+
+    Returns
+    -------
+    ndarray of bool
+    """
+    path = check_input_file(path)
+    raw = read_raw(path)
+    data = np.asarray(raw.data)
+    if raw.axes.endswith("S"):
+        data = data[..., :3].any(axis=-1) if data.shape[-1] >= 3 else data[..., 0]
+    mask = data != 0
+    if shape is not None and mask.shape != tuple(shape):
+        raise InputError(f"{path}: the mask has shape {mask.shape} but the map has shape {tuple(shape)}; "
+                         "it must cover the same pixels")
+    if not mask.any():
+        raise InputError(f"{path}: the mask is empty (all 0); nonzero marks the area to analyse")
+    return mask

@@ -32,7 +32,7 @@ def _phase_metrics(pred: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
 
 def evaluate_maps(pred: np.ndarray, truth: np.ndarray, *, kind: str = "boundaries",
                   pixel_size: float | None = None, tolerance: float = 2.0, threshold: float = 0.5,
-                  min_diameter: float = 0.0) -> dict[str, Any]:
+                  min_diameter: float = 0.0, mask: np.ndarray | None = None) -> dict[str, Any]:
     """All metrics of a predicted map against the truth, as a flat JSON-ready dict.
 
     Parameters
@@ -55,6 +55,9 @@ def evaluate_maps(pred: np.ndarray, truth: np.ndarray, *, kind: str = "boundarie
         Probability at or above which a pixel is positive.
     min_diameter : float
         Smallest grain kept (ECD in µm, or px without pixel size).
+    mask : ndarray of bool, optional
+        Where the truth is known (same shape; True = scored): every metric counts the pixels
+        inside only, and grains cut by the mask's edge are left out as at the image edge.
     """
     from microseg import metrics
 
@@ -63,20 +66,26 @@ def evaluate_maps(pred: np.ndarray, truth: np.ndarray, *, kind: str = "boundarie
     if pred.shape != truth.shape:
         raise InputError(f"pred has shape {pred.shape} but truth has shape {truth.shape}")
     p, t = pred >= threshold, truth >= 0.5
+    if mask is not None:
+        from microseg.grains.analysis import check_mask
+
+        mask = check_mask(mask, pred.shape, source="mask")
     if kind == "phase":
-        return {"kind": kind, **_phase_metrics(p, t)}
+        if mask is not None and pred.ndim == 2:
+            return {"kind": kind, "masked_fraction": float(1 - mask.mean()), **_phase_metrics(p[mask], t[mask])}
+        return {"kind": kind, **_phase_metrics(p if mask is None else p & mask, t if mask is None else t & mask)}
     if pred.ndim != 2:
         raise InputError(f"pred: boundary evaluation needs 2D maps, got shape {pred.shape}")
     if not t.any():
         raise InputError("truth: has no boundary pixels; expected a boundary map (1 = boundary)")
     out: dict[str, Any] = {"kind": kind, "tolerance_px": tolerance}
-    out.update(metrics.evaluate_boundaries(p, t, tolerance=tolerance))
+    out.update(metrics.evaluate_boundaries(p, t, tolerance=tolerance, mask=mask))
     from microseg.grains import analyse_grains
 
     grains_true = analyse_grains(truth.astype(np.float32), pixel_size=pixel_size, min_diameter=min_diameter,
-                                 source="truth")
+                                 mask=mask, source="truth")
     try:
-        grains_pred = analyse_grains(pred.astype(np.float32), pixel_size=pixel_size,
+        grains_pred = analyse_grains(pred.astype(np.float32), pixel_size=pixel_size, mask=mask,
                                      min_diameter=min_diameter, threshold=threshold, source="pred")
         labels_pred = grains_pred.labels
     except InputError:  # a prediction with no boundaries or no grains is a valid (bad) answer

@@ -59,3 +59,38 @@ def write_grain_outputs(analysis: GrainAnalysis, out: Path, *, image: np.ndarray
     panels[f"grains (n = {analysis.summary['n_grains']})"] = analysis.labels
     paths.append(save_figure(plot_segmentation(panels), out / "overlay.png", force=force))
     return paths
+
+
+def _num(x: float) -> str:
+    return f"{x:.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
+
+def astm_text(astm: dict[str, Any]) -> str:
+    """ASTM E112 results of a grain summary (``summary["astm_e112"]``) as lines to print.
+
+    Examples
+    --------
+    >>> print(astm_text({"pixel_size_um": None, "length_unit": "px", "planimetric": None,
+    ...                  "intercept_lines": None, "intercept_circles": None,
+    ...                  "notes": ["G and the planimetric N_A need a pixel size; intercepts are in px"]}))
+    ASTM E112 (no pixel size: lengths in px, no G; give --pixel-size)
+      note: G and the planimetric N_A need a pixel size; intercepts are in px
+    """
+    size = astm.get("pixel_size_um")
+    lines = [f"ASTM E112 (pixel size {size:g} µm)" if size else
+             "ASTM E112 (no pixel size: lengths in px, no G; give --pixel-size)"]
+    plan = astm.get("planimetric")
+    if plan:
+        lines.append(f"  planimetric:  G {plan['g']:.1f}   N_A {plan['n_a_per_mm2']:.0f} /mm²")
+    for key, name in (("intercept_circles", "3 circles:  "), ("intercept_lines", "line grid:  ")):
+        r = astm.get(key)
+        if not r:
+            continue
+        g = f"G {r['g']:.1f}   " if r.get("g") is not None else ""
+        lines.append(f"  {name}  {g}P_L {_num(r['p_l'])} ± {_num(r['p_l_ci95'])} {r['density_unit']} "
+                     f"(95 % CI, RA {r['relative_accuracy_pct']:.1f} %, {r['n_fields']} fields of "
+                     f"{r['field_size_px']} px)   mean intercept {r['mean_intercept']:.3g} {r['length_unit']}")
+        if r.get("note"):
+            lines.append(f"    note: {r['note']}")
+    lines += [f"  note: {n}" for n in astm.get("notes", [])]
+    return "\n".join(lines)
