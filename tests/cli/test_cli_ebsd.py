@@ -45,6 +45,34 @@ def test_ebsd_command_errors_are_one_line(tmp_path, capsys):
     assert "FIELD=VALUE" in capsys.readouterr().err
 
 
+def test_ebsd_command_on_oxford_cpr_crc_and_its_bad_input(synthetic_ang, tmp_path, capsys):
+    from microseg.io import read_ebsd
+    from microseg.io.ebsd import write_cpr
+
+    path, _ = synthetic_ang
+    crc = write_cpr(tmp_path / "scan.crc", read_ebsd(path)).with_suffix(".crc")
+    assert main(["ebsd", str(crc), "--min-grain-size", "1", "-o", str(tmp_path / "cpr")]) == 0
+    assert main(["ebsd", str(path), "--min-grain-size", "1", "-o", str(tmp_path / "ang")]) == 0
+    capsys.readouterr()
+    a, b = (json.loads((tmp_path / d / "summary.json").read_text()) for d in ("cpr", "ang"))
+    assert a["boundaries"]["percent"] == pytest.approx(b["boundaries"]["percent"], abs=1e-9)
+    assert a["n_grains"] == b["n_grains"]
+    # a .crc without its .cpr, and a truncated .crc: one line naming the file, nothing written
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    (lone / "scan.crc").write_bytes(crc.read_bytes())
+    short = tmp_path / "short"
+    short.mkdir()
+    (short / "scan.cpr").write_bytes(crc.with_suffix(".cpr").read_bytes())
+    (short / "scan.crc").write_bytes(crc.read_bytes()[:-7])
+    for folder in (lone, short):
+        out = folder / "out"
+        assert main(["ebsd", str(folder / "scan.crc"), "-o", str(out)]) != 0
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "scan.c" in err[0], err
+        assert not out.exists()
+
+
 @pytest.mark.realdata
 @pytest.mark.parametrize("name,options,grains,lagb,sigma3", [
     ("ni_annealed_edax.ang", ["--min-quality", "ci=0.1"], 276, 8.4, 54.0),
