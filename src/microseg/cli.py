@@ -97,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=float, default=None, help="Sauvola k (default 0.2)")
     p.add_argument("--sigma", type=float, default=None, help="Gaussian pre-filter in px (Sauvola default 1)")
     p.add_argument("--thin", action="store_true", help="ridge/gradient: thin the mask to 1-px lines")
+    p.add_argument("--mask", type=Path, default=None,
+                   help="image of the area to measure (nonzero = specimen): stacks' phase fraction per "
+                        "slice is taken inside it ((Y, X) serves every slice)")
     p.add_argument("--pixel-size", type=float, default=None,
                    help="µm per pixel, stored with the outputs (default: read from the file)")
     _add_output(p)

@@ -101,17 +101,24 @@ def cmd_segment(args: argparse.Namespace) -> None:
         stem = path.stem
         planned += [f"{stem}_prob.tif", f"{stem}_mask.tif"]
     _check_outputs(out, planned, args.force)
+    area = io.read_mask(args.mask) if args.mask else None
     for path in args.images:
         reader = io.read_stack if _is_stack(path) else io.read_image
         image = reader(path, pixel_size=args.pixel_size)
         stem = path.stem
+        shape = image.data.shape[:2] if image.metadata.get("axes") == "YXS" else image.data.shape
+        if area is not None and area.shape not in (tuple(shape), tuple(shape[-2:])):
+            raise InputError(f"{args.mask}: the mask has shape {area.shape} but {path} has shape "
+                             f"{tuple(shape)}; it must cover the same pixels (a (Y, X) mask serves every slice)")
         if image.data.ndim == 3 and image.metadata.get("axes") == "ZYX":
             slices = progress(range(image.data.shape[0]), enabled=True, desc=f"segment {path.name}")
             prob = np.stack([segmenter.predict(image.data[z]) for z in slices])
             mask = (prob >= 0.5).astype(np.uint8)
             io.write_stack(out / f"{stem}_prob.tif", prob, pixel_size=image.pixel_size, force=args.force)
             io.write_stack(out / f"{stem}_mask.tif", mask, pixel_size=image.pixel_size, force=args.force)
-            fraction = mask.reshape(mask.shape[0], -1).mean(axis=1)
+            inside = np.ones(mask.shape, bool) if area is None else np.broadcast_to(area, mask.shape)
+            fraction = (mask & inside).reshape(mask.shape[0], -1).sum(axis=1) / np.maximum(
+                inside.reshape(mask.shape[0], -1).sum(axis=1), 1)
             rows = "slice,phase_fraction\n" + "".join(f"{z},{f:.6f}\n" for z, f in enumerate(fraction))
             write_text_atomic(out / f"{stem}_phase_fraction.csv", rows, force=args.force)
             log.info("%s: %d slices, phase fraction %.4f ± %.4f", path, len(fraction),
@@ -121,7 +128,10 @@ def cmd_segment(args: argparse.Namespace) -> None:
             io.write_prob(out / f"{stem}_prob.tif", prob, pixel_size=image.pixel_size, force=args.force)
             io.write_image(out / f"{stem}_mask.tif", (prob >= 0.5).astype(np.uint8),
                            pixel_size=image.pixel_size, force=args.force)
-            log.info("%s: positive fraction %.4f", path, float((prob >= 0.5).mean()))
+            positive = prob >= 0.5
+            log.info("%s: positive fraction %.4f%s", path,
+                     float(positive.mean() if area is None else positive[area].mean()),
+                     "" if area is None else " inside the mask")
     write_json(out / "segment.json", {"segmenter": segmenter.describe(),
                                       "images": [str(p) for p in args.images]}, force=True)
 

@@ -140,6 +140,16 @@ def test_segment_stack_reports_phase_fraction_per_slice(tmp_path):
                "-o", str(tmp_path / "e.json")) == 0
     result = json.loads((tmp_path / "e.json").read_text())
     assert 0.5 < result["iou"] <= 1.0 and "slice_fraction_pred_std" in result
+    # a (Y, X) mask of the specimen: the fraction per slice is taken inside it
+    half = np.zeros((64, 64), np.uint8)
+    half[:, :32] = 1
+    tifffile.imwrite(tmp_path / "half.tif", half)
+    assert run("segment", str(fib / "stack.tif"), "--method", "otsu", "--polarity", "bright",
+               "--mask", str(tmp_path / "half.tif"), "-o", str(tmp_path / "seg2")) == 0
+    masked = [float(r.split(",")[1]) for r in
+              (tmp_path / "seg2" / "stack_phase_fraction.csv").read_text().strip().splitlines()[1:]]
+    pred = tifffile.imread(seg / "stack_mask.tif")
+    np.testing.assert_allclose(masked, pred[:, :, :32].reshape(4, -1).mean(axis=1), atol=1e-6)
 
 
 def _one_line_error(capsys, *argv: str, match: str) -> str:
