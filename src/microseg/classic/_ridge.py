@@ -138,8 +138,18 @@ def gradient(image: np.ndarray, *, filter: str = "sobel", sigmas: float | Sequen
 def _boundary_probability(image: np.ndarray, *, filter: str, sigmas: float | Sequence[float],
                           polarity: str, low: float | None, high: float | None, thin: bool,
                           sigma: float | None, softness: float) -> np.ndarray:
-    from skimage.filters import apply_hysteresis_threshold
+    scales, low, high, softness = _check_boundary_options(sigmas, low, high, thin, softness, sigma)
+    response = _response(_prefiltered(image, sigma), filter, scales, polarity)
+    mask, t_low, t_high = _hysteresis(response, low, high, thin)
+    width = (t_high - t_low) if t_high > t_low else float(np.std(response))
+    prob = expit((response - t_low) / max(softness * width, 1e-12)).astype(np.float32)
+    below_half = np.nextafter(np.float32(0.5), np.float32(0.0))
+    return np.where(mask, np.maximum(prob, np.float32(0.5)),
+                    np.minimum(prob, below_half)).astype(np.float32)
 
+
+def _check_boundary_options(sigmas, low, high, thin, softness, sigma):
+    """The checked ``(scales, low, high, softness)`` of the boundary detectors."""
     scales = _check_sigmas(sigmas)
     low = _check_quantile(low, "low")
     high = _check_quantile(high, "high")
@@ -148,21 +158,30 @@ def _boundary_probability(image: np.ndarray, *, filter: str, sigmas: float | Seq
     softness = _check_positive(softness, "softness")
     if not isinstance(thin, (bool, np.bool_)):
         raise InputError(f"thin: expected True or False, got {thin!r}")
+    if sigma is not None:
+        _check_positive(sigma, "sigma", allow_zero=True)
+    return scales, low, high, softness
+
+
+def _prefiltered(image: np.ndarray, sigma: float | None) -> np.ndarray:
     gray = to_gray_float(image)
-    if sigma is not None and _check_positive(sigma, "sigma", allow_zero=True) > 0:
+    if sigma is not None and float(sigma) > 0:
         gray = ndi.gaussian_filter(gray, sigma=float(sigma))
-    response = _response(gray, filter, scales, polarity)
+    return gray
+
+
+def _hysteresis(response: np.ndarray, low: float | None, high: float | None,
+                thin: bool) -> tuple[np.ndarray, float, float]:
+    """The hysteresis mask of ``response`` (thinned when ``thin``) and its thresholds."""
+    from skimage.filters import apply_hysteresis_threshold
+
     t_low, t_high = _thresholds(response, low, high)
     mask = apply_hysteresis_threshold(response, t_low, t_high)
     if thin:
         from skimage.morphology import skeletonize
 
         mask = skeletonize(mask)
-    width = (t_high - t_low) if t_high > t_low else float(np.std(response))
-    prob = expit((response - t_low) / max(softness * width, 1e-12)).astype(np.float32)
-    below_half = np.nextafter(np.float32(0.5), np.float32(0.0))
-    return np.where(mask, np.maximum(prob, np.float32(0.5)),
-                    np.minimum(prob, below_half)).astype(np.float32)
+    return mask, t_low, t_high
 
 
 def _response(gray: np.ndarray, filter: str, scales: tuple[float, ...],

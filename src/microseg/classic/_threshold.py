@@ -62,7 +62,7 @@ def _prefilter(image: np.ndarray, sigma: float | None) -> np.ndarray:
 
 
 def otsu(image: np.ndarray, *, polarity: str = "dark", sigma: float | None = None,
-         softness: float = 0.1) -> np.ndarray:
+         offset: float = 0.0, softness: float = 0.1) -> np.ndarray:
     """Global Otsu threshold as a probability map.
 
     Parameters
@@ -74,13 +74,20 @@ def otsu(image: np.ndarray, *, polarity: str = "dark", sigma: float | None = Non
         grooves or pores, ``"bright"`` for a bright phase.
     sigma : float, optional
         Gaussian pre-filter in pixels (none by default).
+    offset : float
+        Shift of Otsu's threshold in units of the (pre-filtered) image's standard
+        deviation: positive raises it (more dark pixels, fewer bright ones). Otsu splits
+        the histogram where the two classes separate best, which is off the true boundary
+        when one phase is small or the two overlap; :func:`microseg.classic.tune` finds
+        the offset on labelled images.
     softness : float
         Width of the logistic transition in units of the image's standard deviation.
 
     Returns
     -------
     prob : ndarray of float32, shape (Y, X)
-        Probability of the positive class; ``prob >= 0.5`` is Otsu's mask.
+        Probability of the positive class; ``prob >= 0.5`` is Otsu's mask (shifted by
+        ``offset``).
 
     Examples
     --------
@@ -95,7 +102,10 @@ def otsu(image: np.ndarray, *, polarity: str = "dark", sigma: float | None = Non
     gray = _prefilter(to_gray_float(image), sigma)
     if float(gray.max()) == float(gray.min()):
         raise InputError("image: is constant; Otsu's threshold needs at least two grey levels")
-    t = threshold_otsu(gray)
+    if isinstance(offset, (bool, np.bool_)) or not isinstance(offset, (int, float, np.number)) \
+            or not np.isfinite(offset):
+        raise InputError(f"offset: expected a finite number (image standard deviations), got {offset!r}")
+    t = threshold_otsu(gray) + float(offset) * float(np.std(gray))
     return _soft_decision(gray, t, polarity, softness)
 
 
@@ -117,7 +127,12 @@ def sauvola(image: np.ndarray, *, polarity: str = "dark", window_size: int = 25,
         Odd window edge in pixels; choose about the size of the features' surroundings
         (a grain diameter for boundaries).
     k, r : float
-        Sauvola's parameters (``r`` defaults to half the image's dynamic range).
+        Sauvola's parameters (``r`` defaults to scikit-image's half the dtype range, 1
+        for the float image used here). ``k = 0.2`` (dark text on paper) puts the
+        threshold about a fifth below the local mean: low-contrast phases (precipitates a
+        few per cent darker than their matrix) then give an empty mask; they need
+        ``k`` of 0.01-0.05, and bright targets ``k <= 0``. :func:`microseg.classic.tune`
+        finds ``window_size`` and ``k`` on labelled images.
     sigma : float or None
         Gaussian pre-filter in pixels; ``None`` or 0 disables it.
     softness : float
