@@ -83,20 +83,30 @@ def build_parser() -> argparse.ArgumentParser:
              "  microseg segment bse.tif --method gradient -o seg/          # contrast steps (BSE channeling)\n"
              "  microseg segment image.tif --method sauvola --window-size 41 -o seg/\n"
              "  microseg segment stack.tif --method otsu --polarity bright -o seg/   # per slice,"
-             " plus phase fraction per slice")
+             " plus phase fraction per slice\n"
+             "  microseg segment new/*.tif --method sauvola --tune train/images:train/masks -o seg/\n"
+             "      # window and k chosen on labelled images (IoU), written to tune.csv")
     p.add_argument("images", nargs="+", type=Path, help="image files (2D) or stacks (multi-page TIFF)")
     p.add_argument("--method", default="sauvola",
                    help="otsu | sauvola (intensity thresholds: phases, pores) | ridge (Sato ridges + "
                         "hysteresis: boundary grooves) | gradient (Sobel + hysteresis: contrast steps)")
-    p.add_argument("--polarity", default="dark", choices=["dark", "bright", "both"],
-                   help="which side of the threshold is the target: dark (boundary grooves, pores) or "
-                        "bright; ridge also takes both")
+    p.add_argument("--polarity", default=None, choices=["dark", "bright", "both"],
+                   help="which side of the threshold is the target: dark (default: boundary grooves, "
+                        "pores) or bright; ridge also takes both")
     p.add_argument("--sigmas", type=float, nargs="+", default=None,
                    help="ridge/gradient filter scales in px (ridge default 1.5, gradient 1.0)")
     p.add_argument("--window-size", type=int, default=None, help="Sauvola window in px (default 25)")
     p.add_argument("--k", type=float, default=None, help="Sauvola k (default 0.2)")
     p.add_argument("--sigma", type=float, default=None, help="Gaussian pre-filter in px (Sauvola default 1)")
     p.add_argument("--thin", action="store_true", help="ridge/gradient: thin the mask to 1-px lines")
+    p.add_argument("--tune", default=None, metavar="PAIRS",
+                   help="choose the method's parameters on labelled images first (grid search): "
+                        "IMAGES_DIR:MASKS_DIR, a training-pair folder or a CSV of image,mask, as "
+                        "data.pairs; options you give (--k, --polarity ...) stay fixed")
+    p.add_argument("--positive", default="blue",
+                   help="--tune: the positive class of the masks (blue, red, nonzero, a class label ...)")
+    p.add_argument("--tune-metric", default="iou", choices=["iou", "f1", "bf_f1"],
+                   help="--tune: the score to maximise (bf_f1 suits ridge/gradient boundaries)")
     p.add_argument("--mask", type=Path, default=None,
                    help="image of the area to measure (nonzero = specimen): stacks' phase fraction per "
                         "slice is taken inside it ((Y, X) serves every slice)")

@@ -83,7 +83,9 @@ def cmd_segment(args: argparse.Namespace) -> None:
     from microseg._util import progress
 
     method = args.method.lower()
-    options: dict[str, Any] = {} if method == "gradient" else {"polarity": args.polarity}
+    options: dict[str, Any] = {}
+    if method != "gradient" and (args.polarity or not args.tune):
+        options["polarity"] = args.polarity or "dark"
     keys = ("sigma", "sigmas") if method in ("ridge", "gradient") else ("window_size", "k", "sigma")
     for key in keys:
         if getattr(args, key, None) is not None:
@@ -94,13 +96,16 @@ def cmd_segment(args: argparse.Namespace) -> None:
                is not None and k not in keys]
     if ignored:
         raise InputError(f"{' '.join(ignored)} do(es) not apply to --method {args.method}")
-    segmenter = classic.build(method, **options)
+    segmenter = classic.build(method, **options)   # bad options fail before anything is read
     out: Path = args.output
-    planned = []
+    planned = ["tune.csv"] if args.tune else []
     for path in args.images:
         stem = path.stem
         planned += [f"{stem}_prob.tif", f"{stem}_mask.tif"]
     _check_outputs(out, planned, args.force)
+    tuned = _tune_segmenter(method, options, args) if args.tune else None
+    if tuned is not None:
+        segmenter = tuned.build()
     area = io.read_mask(args.mask) if args.mask else None
     for path in args.images:
         reader = io.read_stack if _is_stack(path) else io.read_image
@@ -132,8 +137,37 @@ def cmd_segment(args: argparse.Namespace) -> None:
             log.info("%s: positive fraction %.4f%s", path,
                      float(positive.mean() if area is None else positive[area].mean()),
                      "" if area is None else " inside the mask")
+    if tuned is not None:
+        keys = list(dict.fromkeys(k for row in tuned.table for k in row if k not in ("scores", "error")))
+        rows = [",".join(keys)] + [",".join(str(row.get(k, "")).replace(",", ";") for k in keys)
+                                   for row in tuned.table]
+        write_text_atomic(out / "tune.csv", "\n".join(rows) + "\n", force=args.force)
     write_json(out / "segment.json", {"segmenter": segmenter.describe(),
-                                      "images": [str(p) for p in args.images]}, force=True)
+                                      "images": [str(p) for p in args.images],
+                                      "tuned": None if tuned is None else {
+                                          "on": str(args.tune), "metric": tuned.metric,
+                                          "score": tuned.score, "params": tuned.params}}, force=True)
+
+
+def _tune_segmenter(method: str, options: dict[str, Any], args: argparse.Namespace):
+    """The classical method's parameters chosen on the labelled images of ``--tune``."""
+    from microseg import classic
+    from microseg.data import load_samples
+
+    samples = load_samples(args.tune, channels=1, positive=_positive(args.positive))
+    result = classic.tune(method, [s.image[0] for s in samples], [s.target() for s in samples],
+                          metric=args.tune_metric, options=options, progress=True)
+    log.info("tuned %s on %d labelled image(s): %s, %s %.3f", method, len(samples), result.params,
+             result.metric, result.score)
+    return result
+
+
+def _positive(text: str) -> Any:
+    """``--positive``: a colour name, ``nonzero``, or class labels (``1``, ``1,2``)."""
+    parts = [t.strip() for t in str(text).split(",")]
+    if all(t.isdigit() for t in parts):
+        return int(parts[0]) if len(parts) == 1 else [int(t) for t in parts]
+    return text
 
 
 def _is_stack(path: Path) -> bool:
