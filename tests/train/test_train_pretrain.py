@@ -90,3 +90,12 @@ def test_tiny_phase_pretraining_run(tmp_path):
         "train.lr=1e-2", "loss.name=bce", "train.device=cpu"])
     result = train(cfg, out_dir=tmp_path / "run")
     assert (tmp_path / "run" / "best" / "model.safetensors").is_file() and result.steps > 0
+
+
+def test_a_phase_mode_needs_the_phase_target():
+    from microseg.train import load_config
+    from microseg.train.build import load_training_samples
+
+    cfg = load_config(None, overrides=["data.pairs=synthetic:precipitates", "data.target=boundaries"])
+    with pytest.raises(InputError, match="set data.target: phase"):
+        load_training_samples(cfg.data)

@@ -27,9 +27,14 @@ def load_training_samples(data: DataConfig, *, seed: int = 0, pairs: Any = None)
 
     pairs = data.pairs if pairs is None else pairs
     if isinstance(pairs, str) and pairs.startswith("synthetic:"):
-        from microseg.train.pretrain import synthetic_samples
+        from microseg.train.pretrain import PHASE_MODES, synthetic_samples
 
-        return synthetic_samples(pairs.split(":", 1)[1], seed=seed, **data.synthetic)
+        mode = pairs.split(":", 1)[1]
+        wanted = "phase" if mode.lower() in PHASE_MODES else "boundaries"
+        if data.target != wanted:
+            raise InputError(f"data.pairs={pairs!r} makes {wanted} samples but data.target is "
+                             f"{data.target!r}; set data.target: {wanted}")
+        return synthetic_samples(mode, seed=seed, **data.synthetic)
     if pairs is None or pairs == "" or pairs == []:
         raise InputError("data.pairs is empty; give a training-pair folder, a list of them, "
                          "'IMAGES_DIR:MASKS_DIR', a CSV list (columns image,mask) or 'synthetic:se'")

@@ -39,9 +39,10 @@ MONITORS = ("auto", "val_loss", "f1", "bf_f1", "iou")
 class DataConfig:
     """Where the training pairs come from and how they are cut.
 
-    ``pairs`` is a training-pair folder, a list of them, or ``"synthetic:se"`` /
-    ``"synthetic:bse"`` for seeded synthetic micrographs made on the fly (``synthetic``
-    holds their options: ``n_images``, ``size``, ``mean_diameter_px``, ...).
+    ``pairs`` is a training-pair folder, a list of them, or seeded synthetic micrographs made
+    on the fly: ``"synthetic:se"`` / ``"synthetic:bse"`` (boundaries), ``"synthetic:precipitates"``
+    / ``"synthetic:porous"`` / ``"synthetic:coating"`` (phases, with ``target: phase``);
+    ``synthetic`` holds their options (``n_images``, ``size``, ``mean_diameter_px``, ...).
     ``folds`` are the test columns of cross-validation (seed 000: A, D, F); ``fold`` (1-based)
     makes a single run hold out that fold's column. ``val_pairs`` (optional) is a separate
     validation set (then all of ``pairs`` trains). ``pairs`` and ``val_pairs`` may also be
