@@ -154,20 +154,12 @@ def _tune_segmenter(method: str, options: dict[str, Any], args: argparse.Namespa
     from microseg import classic
     from microseg.data import load_samples
 
-    samples = load_samples(args.tune, channels=1, positive=_positive(args.positive))
+    samples = load_samples(args.tune, channels=1, positive=args.positive)
     result = classic.tune(method, [s.image[0] for s in samples], [s.target() for s in samples],
                           metric=args.tune_metric, options=options, progress=True)
     log.info("tuned %s on %d labelled image(s): %s, %s %.3f", method, len(samples), result.params,
              result.metric, result.score)
     return result
-
-
-def _positive(text: str) -> Any:
-    """``--positive``: a colour name, ``nonzero``, or class labels (``1``, ``1,2``)."""
-    parts = [t.strip() for t in str(text).split(",")]
-    if all(t.isdigit() for t in parts):
-        return int(parts[0]) if len(parts) == 1 else [int(t) for t in parts]
-    return text
 
 
 def _is_stack(path: Path) -> bool:

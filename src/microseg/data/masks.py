@@ -50,7 +50,7 @@ def check_positive(positive, *, name: str = "positive") -> Positive:
     ----------
     positive : str, int or sequence of int
         A colour name of :data:`POSITIVE_OPTIONS`, ``"#RRGGBB"``, ``"nonzero"``, an integer
-        class (a string of digits counts) or a non-empty list of integer classes.
+        class (a string of digits counts, and ``"1,2"``) or a non-empty list of integer classes.
     name : str
         The option's name in error messages (``"data.positive"`` in a config).
 
@@ -68,6 +68,8 @@ def check_positive(positive, *, name: str = "positive") -> Positive:
         text = positive.strip()
         if text.isdigit():
             return (int(text),)
+        if "," in text and all(t.strip().isdigit() for t in text.split(",")):   # "1,2" from a CLI flag
+            return tuple(sorted({int(t) for t in text.split(",")}))
         if _HEX.fullmatch(text):
             return text.lower()
         return look_up_option(text, POSITIVE_OPTIONS, what=f"{name} class")

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from microseg._util import InputError
+from microseg._util import InputError, check_mask as _check_mask
 
 log = logging.getLogger(__name__)
 
@@ -115,16 +115,7 @@ LARGEST_SHARE, FEW_GRAINS = 0.25, 50
 
 def check_mask(mask: Any, shape: tuple[int, ...], *, source: str = "mask") -> np.ndarray:
     """A validity mask as bool (True = analysed): same shape as the map, not empty."""
-    arr = np.asarray(mask)
-    if arr.ndim == len(shape) + 1 and arr.shape[-1] in (3, 4):   # a colour image: any non-black pixel
-        arr = arr[..., :3].any(axis=-1)
-    if arr.shape != tuple(shape):
-        raise InputError(f"{source}: has shape {arr.shape} but the map has shape {tuple(shape)}; "
-                         "the mask must cover the same pixels (True/nonzero = analysed)")
-    arr = arr.astype(bool)
-    if not arr.any():
-        raise InputError(f"{source}: is empty (no nonzero pixel); nonzero marks the area to analyse")
-    return arr
+    return _check_mask(mask, shape, name=f"{source}:")
 
 
 def sanity_warnings(labels: np.ndarray, analysed_px: int, n_grains: int) -> list[str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from microseg._util import InputError, atomic_path, look_up_option
+from microseg._util import InputError, atomic_path, check_mask, look_up_option
 from microseg.io._files import (
     TIFF_SUFFIXES, RawImage, check_input_file, check_ndim, collapse_equal_channels, read_raw,
 )
@@ -259,10 +259,4 @@ def read_mask(path: str | os.PathLike, *, shape: tuple[int, ...] | None = None) 
     data = np.asarray(raw.data)
     if raw.axes.endswith("S"):
         data = data[..., :3].any(axis=-1) if data.shape[-1] >= 3 else data[..., 0]
-    mask = data != 0
-    if shape is not None and mask.shape != tuple(shape):
-        raise InputError(f"{path}: the mask has shape {mask.shape} but the map has shape {tuple(shape)}; "
-                         "it must cover the same pixels")
-    if not mask.any():
-        raise InputError(f"{path}: the mask is empty (all 0); nonzero marks the area to analyse")
-    return mask
+    return check_mask(data, shape, name=f"{path}: the mask")
