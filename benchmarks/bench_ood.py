@@ -8,7 +8,9 @@ those images (0.34 µm for its best ensemble). Here: the realistic correlated pa
 would), ``cv`` with ``configs/boundaries.yaml`` trains the three fold models
 (``MINUTES`` each), and the ensemble — every image resampled to the models' pixel size —
 predicts the five images of :func:`microseg.synth.make_ood_set` (1.5–4.7 µm mean ECD,
-27 nm/px, other contrast, dose and blur). Ridge/gradient are scored on the same images.
+27 nm/px, other contrast, dose and blur). Ridge/gradient are scored on the same images, and
+an ideal detector that sees every truth boundary of contrast >= 2x / 3x the image's shot-noise
+floor (what the physics allows).
 
 Usage: MINUTES=10 python benchmarks/run.py ood      (MODE=bse SIZE=2048,2560 N_OOD=5 OOD_SIZE=1024;
 the common area must hold 7 chip columns for the folds A, D, F)
@@ -44,6 +46,20 @@ def mean_ecd_of(prob: np.ndarray, pixel_size: float, grains_cfg, threshold: floa
     return (float(mean_ecd(a.labels, pixel_size=pixel_size)) if n else float("nan")), n
 
 
+def ideal_detector(ood, grains_cfg, report) -> None:
+    """What the physics allows on the OOD set: the MAE in mean ECD of a detector that sees
+    exactly the truth boundaries of contrast >= k x the image's shot-noise floor."""
+    for k in (2, 3):
+        errors = []
+        for o in ood:
+            true_ecd, _ = mean_ecd_of(o.boundaries.astype(np.float32), o.image.pixel_size, grains_cfg,
+                                      close_gaps="none")
+            seen = (o.boundaries > 0) & (o.contrast >= k * o.image.metadata["contrast_floor"])
+            ecd, _ = mean_ecd_of(seen.astype(np.float32), o.image.pixel_size, grains_cfg)
+            errors.append(abs(ecd - true_ecd))
+        report(f"OOD MAE mean ECD, ideal detector >= {k}x floor", float(np.nanmean(errors)), "µm")
+
+
 def run(report) -> None:
     import logging
 
@@ -59,6 +75,7 @@ def run(report) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         ebsd_dir, _, _ = bc.make_pairs(root, pair, report)
+        ideal_detector(ood, load_config(CONFIG, overrides=OVERRIDES).grains, report)
         cfg = load_config(CONFIG, overrides=[f"data.pairs={ebsd_dir}", f"train.max_minutes={MINUTES}",
                                              *OVERRIDES])
         t0 = time.perf_counter()
