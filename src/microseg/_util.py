@@ -131,24 +131,11 @@ def progress(iterable: Iterable[T], *, enabled: bool = False, desc: str = "", to
                 mininterval=5.0, ascii=True)
 
 
-def _json_default(obj):
-    import numpy as np
-
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
 def write_json(path: str | os.PathLike, data, *, force: bool) -> Path:
-    """Write ``data`` as indented JSON, atomically (numpy scalars and arrays, paths allowed)."""
-    import json
+    """Write ``data`` as JSON with microseg's one rule (:func:`microseg.io.write_json`)."""
+    from microseg.io._json import write_json as _write
 
-    text = json.dumps(data, indent=2, default=_json_default, ensure_ascii=False)
-    return write_text_atomic(path, text + "\n", force=force)
+    return _write(path, data, force=force)
 
 
 def check_mask(mask, shape: tuple[int, ...] | None = None, *, name: str = "mask:"):

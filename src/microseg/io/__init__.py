@@ -9,6 +9,7 @@ from microseg.io._ebsd import EBSDMap, Phase, point_group
 from microseg.io._files import MissingFileError
 from microseg.io.ebsd import read_ebsd, write_ebsd
 from microseg.io._image import Image
+from microseg.io._json import json_text, read_json, write_json
 from microseg.io.images import read_image, to_gray, write_image
 from microseg.io.maps import read_labels, read_mask, read_prob, read_prob_image, write_labels, write_prob
 from microseg.io.stacks import read_stack, write_stack
@@ -18,6 +19,9 @@ __all__ = [
     "Image",
     "Phase",
     "point_group",
+    "json_text",
+    "read_json",
+    "write_json",
     "MissingFileError",
     "read_ebsd",
     "read_image",
