@@ -44,12 +44,18 @@ def test_cross_validate_writes_the_table(pair, tmp_path):
         vals = np.array([f[key] for f in result.folds], float)
         if np.isfinite(vals).any():
             assert result.mean[key] == pytest.approx(np.nanmean(vals))
+        else:   # no fold measured it: the mean says so (and the JSON below holds null, not NaN)
+            assert np.isnan(result.mean[key])
+    assert np.isfinite([f[k] for f in result.folds for k in ("f1", "bf_f1")]).all()
     assert 0.0 <= result.mean["f1"] <= 1.0 and 0.0 <= result.ensemble["bf_f1"] <= 1.0
     rows = list(csv.reader((tmp_path / "cv_results.csv").read_text().splitlines()))
     assert [r[0] for r in rows] == ["model", "fold1", "fold2", "fold3", "mean", "std", "ensemble"]
     md = (tmp_path / "cv_results.md").read_text()
     assert "mean ± std" in md and "ensemble (sum)" in md and "MAE ECD (µm)" in md and "HD95 (px)" in md
-    doc = json.loads((tmp_path / "cv_results.json").read_text())
+    def no_constants(name):
+        raise AssertionError(f"cv_results.json holds {name}, which is not JSON")
+
+    doc = json.loads((tmp_path / "cv_results.json").read_text(), parse_constant=no_constants)
     assert doc["ensemble_threshold_on_sum"] == 0.5 and len(doc["folds"]) == 3
     for k in (1, 2, 3):
         assert (tmp_path / f"fold{k}" / "best" / "model.safetensors").is_file()
