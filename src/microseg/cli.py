@@ -20,6 +20,7 @@ import argparse
 import json
 import logging
 import sys
+import warnings
 from pathlib import Path
 
 from microseg import __version__
@@ -29,7 +30,15 @@ log = logging.getLogger("microseg")
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    pass
+    """Examples kept as written; "(default: X)" only where it tells something: not for flags
+    (on/off switches say it in their name), not for None, not where the help names the default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (action.default in (None, False, True, argparse.SUPPRESS) or "default" in text
+                or not (action.option_strings or action.nargs in ("?", "*"))):
+            return text
+        return super()._get_help_string(action)
 
 
 def _add_output(p: argparse.ArgumentParser, *, required: bool = True, help: str = "output folder") -> None:
@@ -302,7 +311,11 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
     logging.getLogger("PIL").setLevel(logging.WARNING)
-    logging.captureWarnings(True)
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one line on standard error (no source line, no class name)."""
+    log.warning("warning: %s", message)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -314,7 +327,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     _configure_logging(args.verbose, args.quiet)
     try:
-        result = args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning
+            result = args.func(args)
     except KeyboardInterrupt:
         print(f"microseg {args.command}: interrupted", file=sys.stderr)
         return 130

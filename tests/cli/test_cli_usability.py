@@ -1,0 +1,38 @@
+"""The command line as a new user meets it: help that does not contradict itself, one-line warnings."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tifffile
+
+from microseg.cli import build_parser
+
+
+def _help_of(command: str) -> str:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices[command]
+    return sub.format_help()
+
+
+@pytest.mark.parametrize("command", sorted(next(a for a in build_parser()._actions
+                                                if a.dest == "command").choices))
+def test_help_never_contradicts_its_flags(command):
+    text = " ".join(_help_of(command).split())
+    assert "(default: None)" not in text
+    assert "(default: True)" not in text and "(default: False)" not in text
+    assert not re.search(r"\(default[^)]*\) \(default", text)   # "(default: from the file) (default: None)"
+
+
+def test_a_missing_pixel_size_is_one_clean_warning_line(tmp_path):
+    tifffile.imwrite(tmp_path / "a.tif", (np.arange(64 * 64).reshape(64, 64) % 251).astype(np.uint8))
+    run = subprocess.run([sys.executable, "-m", "microseg", "segment", str(tmp_path / "a.tif"), "-o",
+                          str(tmp_path / "seg")], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    warned = [line for line in run.stderr.splitlines() if "pixel size" in line]
+    assert len(warned) == 1
+    assert warned[0].startswith("warning: ") and "a.tif" in warned[0]
+    assert "UserWarning" not in run.stderr and "warnings.warn" not in run.stderr
