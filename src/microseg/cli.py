@@ -35,7 +35,8 @@ class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaults
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if (action.default in (None, False, True, argparse.SUPPRESS) or "default" in text
+        if (action.default is None or action.default is argparse.SUPPRESS or isinstance(action.default, bool)
+                or "default" in text
                 or not (action.option_strings or action.nargs in ("?", "*"))):
             return text
         return super()._get_help_string(action)
