@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -29,8 +30,15 @@ def test_help_lists_every_command(capsys):
         main(["--help"])
     assert exc.value.code == 0
     text = capsys.readouterr().out
-    for command in ("demo", "synth", "segment", "grains", "evaluate"):
-        assert command in text
+    commands = ("demo", "synth", "segment", "grains", "evaluate", "ebsd", "labels", "train", "cv",
+                "predict", "models")
+    listed = set(re.findall(r"^    (\w+) ", text, flags=re.M))
+    assert set(commands) <= listed, set(commands) - listed
+    for command in commands:   # each one answers --help
+        with pytest.raises(SystemExit) as exc:
+            main([command, "--help"])
+        assert exc.value.code == 0
+        assert f"usage: microseg {command}" in capsys.readouterr().out
 
 
 def test_synth_writes_truth_and_refuses_to_overwrite(synth_dir, capsys):
