@@ -1,4 +1,8 @@
-"""Small helpers shared by every stage: errors, option look-up, atomic output, progress."""
+"""Small helpers shared by every stage: errors, option look-up, atomic output, progress.
+
+JSON is written by :func:`microseg.io.write_json` (one rule: NaN/inf -> null); checks of
+input values and arrays are in :mod:`microseg._validate`. This module imports nothing of
+microseg, so that every module may import it."""
 from __future__ import annotations
 
 import contextlib
@@ -129,13 +133,6 @@ def progress(iterable: Iterable[T], *, enabled: bool = False, desc: str = "", to
         return tqdm(iterable, desc=desc, total=total, leave=False)
     return tqdm(iterable, desc=desc, total=total, file=_TqdmLogger(log or logger),
                 mininterval=5.0, ascii=True)
-
-
-def write_json(path: str | os.PathLike, data, *, force: bool) -> Path:
-    """Write ``data`` as JSON with microseg's one rule (:func:`microseg.io.write_json`)."""
-    from microseg.io._json import write_json as _write
-
-    return _write(path, data, force=force)
 
 
 def check_mask(mask, shape: tuple[int, ...] | None = None, *, name: str = "mask:"):

@@ -123,7 +123,7 @@ def test_constant_image_has_no_boundary():
     ({"high": 0.1}, "high: the quantile 0.1 lies below"),
     ({"thin": "yes"}, "thin"),
     ({"softness": 0}, "softness"),
-    ({"sigma": -1.0}, "sigma: expected"),
+    ({"sigma": -1.0}, "sigma must be >= 0 px"),
 ])
 def test_bad_options_raise_errors_that_name_them(options, match):
     with pytest.raises(InputError, match=match):

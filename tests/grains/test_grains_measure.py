@@ -114,7 +114,7 @@ def test_empty_labels_and_errors():
     s = grain_summary(t)
     assert s["n_grains"] == 0 and np.isnan(s["mean_ecd_px"])
     with pytest.raises(InputError, match="labels.*integer"):
-        measure_grains(np.zeros((5, 5)))
+        measure_grains(np.full((5, 5), 0.5))  # integral-valued floats are labels; these are not
     with pytest.raises(InputError, match="labels.*>= 0"):
         measure_grains(-np.ones((5, 5), np.int32))
     with pytest.raises(InputError, match="pixel_size"):

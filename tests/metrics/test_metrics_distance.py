@@ -27,10 +27,10 @@ def _points(shape, coords):
     return m
 
 
-def _brute(pred, truth, spacing):
+def _brute(pred, truth, pixel_size):
     """Directed nearest-neighbour distances by a full distance matrix."""
-    a = np.argwhere(pred) * np.asarray(spacing, float)
-    b = np.argwhere(truth) * np.asarray(spacing, float)
+    a = np.argwhere(pred) * np.asarray(pixel_size, float)
+    b = np.argwhere(truth) * np.asarray(pixel_size, float)
     d = cdist(a, b)
     return d.min(axis=1), d.min(axis=0)
 
@@ -39,8 +39,8 @@ def test_two_pixels_three_apart(path):
     a = _points((5, 7), [(2, 1)])
     b = _points((5, 7), [(2, 4)])
     assert hausdorff_distance(a, b) == 3.0
-    assert hausdorff_distance(a, b, spacing=0.5) == 1.5
-    assert hausdorff_distance(a, b, spacing=(10.0, 0.5)) == 1.5
+    assert hausdorff_distance(a, b, pixel_size=0.5) == 1.5
+    assert hausdorff_distance(a, b, pixel_size=(10.0, 0.5)) == 1.5
     assert hausdorff_distance(a, b, percentile=95) == 3.0
     assert mean_surface_distance(a, b) == 3.0
 
@@ -48,33 +48,33 @@ def test_two_pixels_three_apart(path):
 def test_anisotropic_3d(path):
     a = _points((4, 5, 6), [(0, 0, 0)])
     b = _points((4, 5, 6), [(2, 3, 0)])
-    spacing = (2.0, 0.5, 1.0)
-    assert hausdorff_distance(a, b, spacing=spacing) == pytest.approx(np.hypot(4.0, 1.5))
-    # the nearer of two candidates depends on the spacing
+    pixel_size = (2.0, 0.5, 1.0)
+    assert hausdorff_distance(a, b, pixel_size=pixel_size) == pytest.approx(np.hypot(4.0, 1.5))
+    # the nearer of two candidates depends on the pixel size
     c = _points((4, 5, 6), [(0, 0, 3), (1, 0, 0)])
-    assert hausdorff_distance(a, c, spacing=(2.0, 1.0, 0.5), directed=True) == pytest.approx(1.5)
-    assert hausdorff_distance(a, c, spacing=(0.5, 1.0, 2.0), directed=True) == pytest.approx(0.5)
+    assert hausdorff_distance(a, c, pixel_size=(2.0, 1.0, 0.5), directed=True) == pytest.approx(1.5)
+    assert hausdorff_distance(a, c, pixel_size=(0.5, 1.0, 2.0), directed=True) == pytest.approx(0.5)
 
 
 @pytest.mark.parametrize("seed", range(4))
-@pytest.mark.parametrize("shape,spacing", [
+@pytest.mark.parametrize("shape,pixel_size", [
     ((20, 24), 1.0), ((20, 24), (0.7, 1.3)), ((6, 10, 12), (2.0, 0.5, 0.5)),
 ])
-def test_matches_brute_force(path, seed, shape, spacing):
+def test_matches_brute_force(path, seed, shape, pixel_size):
     rng = np.random.default_rng(seed)
     pred = rng.random(shape) < 0.08
     truth = rng.random(shape) < 0.08
     pred.flat[0] = truth.flat[-1] = True
-    d_pt, d_tp = _brute(pred, truth, spacing)
-    assert hausdorff_distance(pred, truth, spacing=spacing) == pytest.approx(max(d_pt.max(), d_tp.max()))
-    assert hausdorff_distance(pred, truth, spacing=spacing, directed=True) == pytest.approx(d_pt.max())
+    d_pt, d_tp = _brute(pred, truth, pixel_size)
+    assert hausdorff_distance(pred, truth, pixel_size=pixel_size) == pytest.approx(max(d_pt.max(), d_tp.max()))
+    assert hausdorff_distance(pred, truth, pixel_size=pixel_size, directed=True) == pytest.approx(d_pt.max())
     # MONAI convention: the larger of the two directed percentiles
     expected95 = max(np.percentile(d_pt, 95), np.percentile(d_tp, 95))
-    assert hausdorff_distance(pred, truth, spacing=spacing, percentile=95) == pytest.approx(expected95)
-    assert mean_surface_distance(pred, truth, spacing=spacing) == pytest.approx(
+    assert hausdorff_distance(pred, truth, pixel_size=pixel_size, percentile=95) == pytest.approx(expected95)
+    assert mean_surface_distance(pred, truth, pixel_size=pixel_size) == pytest.approx(
         np.concatenate([d_pt, d_tp]).mean())
-    assert mean_surface_distance(pred, truth, spacing=spacing, directed=True) == pytest.approx(d_pt.mean())
-    bf = boundary_f_score(pred, truth, tolerance=1.5, spacing=spacing)
+    assert mean_surface_distance(pred, truth, pixel_size=pixel_size, directed=True) == pytest.approx(d_pt.mean())
+    bf = boundary_f_score(pred, truth, tolerance=1.5, pixel_size=pixel_size)
     assert bf["precision"] == pytest.approx(np.mean(d_pt <= 1.5))
     assert bf["recall"] == pytest.approx(np.mean(d_tp <= 1.5))
 
@@ -137,7 +137,7 @@ def test_boundary_f_score_tolerance_is_inclusive(path):
     assert boundary_f_score(p, t, tolerance=1.9)["f1"] == 0.0
     # 4 px at 0.5 um = 2 um, exactly the tolerance
     p4 = np.roll(t, 4, axis=0)
-    assert boundary_f_score(p4, t, tolerance=2.0, spacing=0.5)["f1"] == 1.0
+    assert boundary_f_score(p4, t, tolerance=2.0, pixel_size=0.5)["f1"] == 1.0
     assert boundary_f_score(p4, t, tolerance=2.0)["f1"] == 0.0
 
 
@@ -172,10 +172,10 @@ def test_errors():
     nan[0, 0] = np.nan
     with pytest.raises(InputError, match="NaN"):
         boundary_f_score(nan, a)
-    with pytest.raises(InputError, match="spacing"):
-        hausdorff_distance(a, a, spacing=(1.0, 1.0, 1.0))
-    with pytest.raises(InputError, match="spacing"):
-        hausdorff_distance(a, a, spacing=-1.0)
+    with pytest.raises(InputError, match="pixel_size"):
+        hausdorff_distance(a, a, pixel_size=(1.0, 1.0, 1.0))
+    with pytest.raises(InputError, match="pixel_size"):
+        hausdorff_distance(a, a, pixel_size=-1.0)
     with pytest.raises(InputError, match="tolerance"):
         boundary_f_score(a, a, tolerance=-1.0)
     with pytest.raises(InputError, match="scalars"):

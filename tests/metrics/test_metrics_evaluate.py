@@ -11,6 +11,7 @@ from scipy.spatial import cKDTree
 
 from microseg import metrics
 from microseg._util import InputError
+from microseg.io import json_text
 
 
 def voronoi_labels(shape, seeds):
@@ -40,7 +41,7 @@ def _plain(d):
 def test_evaluate_boundaries_matches_parts(pair):
     lp, lt = pair
     bp, bt = boundaries(lp), boundaries(lt)
-    m = metrics.evaluate_boundaries(bp, bt, spacing=0.5, tolerance=1.0)
+    m = metrics.evaluate_boundaries(bp, bt, pixel_size=0.5, tolerance=1.0)
     assert tuple(m) == metrics.BOUNDARY_KEYS
     assert _plain(m)
     assert type(m["betti0_error"]) is int
@@ -49,9 +50,9 @@ def test_evaluate_boundaries_matches_parts(pair):
     assert m["tnr"] == metrics.true_negative_rate(bp, bt)
     assert m["f1"] == m["dice"] == metrics.f1_score(bp, bt)
     assert m["iou"] == metrics.iou_score(bp, bt)
-    assert m["hd"] == metrics.hausdorff_distance(bp, bt, spacing=0.5)
-    assert m["hd95"] == metrics.hausdorff_distance(bp, bt, spacing=0.5, percentile=95)
-    bf = metrics.boundary_f_score(bp, bt, tolerance=1.0, spacing=0.5)
+    assert m["hd"] == metrics.hausdorff_distance(bp, bt, pixel_size=0.5)
+    assert m["hd95"] == metrics.hausdorff_distance(bp, bt, pixel_size=0.5, percentile=95)
+    bf = metrics.boundary_f_score(bp, bt, tolerance=1.0, pixel_size=0.5)
     assert (m["bf_precision"], m["bf_recall"], m["bf_f1"]) == (bf["precision"], bf["recall"], bf["f1"])
     be = metrics.betti_error(bp, bt)
     assert (m["betti0_error"], m["betti1_error"]) == (be["b0"], be["b1"])
@@ -70,7 +71,7 @@ def test_evaluate_boundaries_empty_conventions():
     assert m["hd"] == m["hd95"] == float("inf")
     assert m["f1"] == m["bf_f1"] == m["precision"] == 0.0
     assert m["betti0_error"] == 1
-    assert json.loads(json.dumps(m))["hd"] == float("inf")  # written as Infinity
+    assert json.loads(json_text(m))["hd"] is None  # microseg's JSON rule: inf -> null
 
 
 def test_evaluate_boundaries_3d_and_errors(pair):
@@ -78,7 +79,7 @@ def test_evaluate_boundaries_3d_and_errors(pair):
     bt = boundaries(lt)
     bp = bt.copy()
     bp[1] = 0
-    m = metrics.evaluate_boundaries(bp, bt, spacing=(2.0, 0.5, 0.5))
+    m = metrics.evaluate_boundaries(bp, bt, pixel_size=(2.0, 0.5, 0.5))
     assert m["recall"] == pytest.approx(2 / 3)
     assert m["hd"] == 2.0  # the missing slice lies one slice (2 um) from the others
     assert m["betti1_error"] == metrics.betti_numbers(bt[0])[1]

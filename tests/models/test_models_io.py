@@ -209,7 +209,8 @@ def test_unsupported_model_and_format(tmp_path):
     (tmp_path / "w.npz").write_bytes(b"")
     with pytest.raises(FileFormatError, match="unknown weights format '.npz'"):
         load_encoder_weights(unet(), tmp_path / "w.npz")
-    with pytest.raises(InputError, match="no pretrained-encoder support"):
+    with pytest.raises(InputError, match="no pretrained-encoder support; encoder weights apply to "
+                                         "'unet', 'unetpp'$"):
         load_encoder_weights(tiny(), tmp_path / "w.npz")
     with pytest.raises(FileFormatError, match="no such weights file"):
         load_encoder_weights(unet(), tmp_path / "absent.pth")

@@ -23,6 +23,7 @@ from scipy import ndimage as ndi
 from scipy.special import expit
 
 from microseg._util import InputError, look_up_option
+from microseg._validate import check_positive
 from microseg.classic._threshold import to_gray_float
 
 #: Hessian-based line filters (scikit-image), for grooves.
@@ -155,11 +156,11 @@ def _check_boundary_options(sigmas, low, high, thin, softness, sigma):
     high = _check_quantile(high, "high")
     if low is not None and high is not None and low > high:
         raise InputError(f"low: must not exceed high ({high:g}), got {low:g}")
-    softness = _check_positive(softness, "softness")
+    softness = check_positive(softness, "softness")
     if not isinstance(thin, (bool, np.bool_)):
         raise InputError(f"thin: expected True or False, got {thin!r}")
     if sigma is not None:
-        _check_positive(sigma, "sigma", allow_zero=True)
+        check_positive(sigma, "sigma", allow_zero=True, unit="px")
     return scales, low, high, softness
 
 
@@ -246,12 +247,4 @@ def _check_quantile(value: float | None, name: str) -> float | None:
             or not 0.0 <= float(value) <= 1.0:
         raise InputError(
             f"{name}: expected a quantile in [0, 1] or None (automatic), got {value!r}")
-    return float(value)
-
-
-def _check_positive(value: float, name: str, *, allow_zero: bool = False) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)) \
-            or not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise InputError(f"{name}: expected a finite number {bound}, got {value!r}")
     return float(value)

@@ -8,6 +8,7 @@ from scipy import ndimage as ndi
 from scipy.special import expit
 
 from microseg._util import InputError, look_up_option
+from microseg._validate import check_positive
 
 POLARITIES = ("dark", "bright")
 
@@ -50,13 +51,13 @@ def _soft_decision(image: np.ndarray, threshold: np.ndarray | float, polarity: s
                    softness: float) -> np.ndarray:
     """Logistic of (threshold - image) for dark targets, (image - threshold) for bright ones."""
     spread = float(np.std(image))
-    scale = max(softness * spread, 1e-6)
+    scale = max(check_positive(softness, "softness") * spread, 1e-6)
     margin = (threshold - image) if polarity == "dark" else (image - threshold)
     return expit(margin / scale).astype(np.float32)
 
 
 def _prefilter(image: np.ndarray, sigma: float | None) -> np.ndarray:
-    if sigma is None or sigma <= 0:
+    if sigma is None or check_positive(sigma, "sigma", allow_zero=True, unit="px") == 0:
         return image
     return ndi.gaussian_filter(image, sigma=float(sigma))
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from microseg._util import InputError, look_up_option
+from microseg._validate import check_int, check_positive
 
 AUGMENT_OPS = ("flip", "rot90")
 #: The 8 dihedral transforms by index k: rotate k % 4 quarter turns counter-clockwise,
@@ -51,8 +52,7 @@ def dihedral(array: np.ndarray, k: int) -> np.ndarray:
     array([[2, 1],
            [4, 3]])
     """
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k < N_DIHEDRAL:
-        raise InputError(f"k must be an integer in 0..7; got {k!r}")
+    k = check_int(k, "k", high=N_DIHEDRAL - 1)
     out = np.rot90(array, int(k) % 4, axes=(-2, -1))
     if k >= 4:
         out = out[..., ::-1]
@@ -146,9 +146,8 @@ def augment(image: np.ndarray, mask: np.ndarray, *, ops: Sequence[str] = AUGMENT
     if isinstance(ops, str):
         ops = (ops,)
     ops = {look_up_option(op, AUGMENT_OPS, what="augmentation op") for op in (ops or ())}
-    for value, name in ((intensity, "intensity"), (blur, "blur"), (noise, "noise")):
-        if not np.isfinite(value) or value < 0:
-            raise InputError(f"{name} must be a finite number >= 0; got {value!r}")
+    intensity, blur, noise = (check_positive(value, name, allow_zero=True) for value, name in
+                              ((intensity, "intensity"), (blur, "blur"), (noise, "noise")))
     flips = []
     if "flip" in ops:
         flips = [axis for axis in (-1, -2) if rng.random() < 0.5]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from microseg._util import InputError, look_up_option
+from microseg._validate import check_int
 
 NORMALIZE_MODES = ("per_image", "minmax", "none")
 #: Spread below which an image counts as constant (normalised to all zeros).
@@ -121,8 +122,7 @@ def median_filter(image: np.ndarray, *, size: int = 3) -> np.ndarray:
     from scipy import ndimage
 
     image = _check_image(image)
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 0:
-        raise InputError(f"size must be a non-negative integer; got {size!r}")
+    size = check_int(size, "size")
     if size <= 1:
         return image.copy()
     window = (size, size) if image.ndim == 2 else (1, size, size)
@@ -138,9 +138,7 @@ def preprocessing_spec(*, normalize: str = "per_image", median: int = 0) -> dict
     {'normalize': {'mode': 'per_image'}, 'median': 3}
     """
     mode = look_up_option(normalize, NORMALIZE_MODES, what="normalize mode")
-    if isinstance(median, bool) or not isinstance(median, (int, np.integer)) or median < 0:
-        raise InputError(f"median must be a non-negative integer; got {median!r}")
-    return {"normalize": {"mode": mode}, "median": int(median)}
+    return {"normalize": {"mode": mode}, "median": check_int(median, "median")}
 
 
 def apply_preprocessing(image: np.ndarray, spec: dict) -> np.ndarray:
@@ -201,8 +199,7 @@ def thin_boundaries(mask: np.ndarray, *, min_length: int = 10) -> np.ndarray:
     from scipy import ndimage
     from skimage.morphology import skeletonize
 
-    if isinstance(min_length, bool) or not isinstance(min_length, (int, np.integer)) or min_length < 0:
-        raise InputError(f"min_length must be a non-negative number of px; got {min_length!r}")
+    min_length = check_int(min_length, "min_length", unit="px")
     skeleton = skeletonize(np.asarray(mask, bool))
     if min_length <= 1 or not skeleton.any():
         return skeleton

@@ -18,6 +18,7 @@ from typing import NamedTuple
 import numpy as np
 
 from microseg._util import InputError, look_up_option
+from microseg._validate import check_int
 
 Slices = tuple[slice, slice]
 
@@ -134,9 +135,7 @@ def _check_shape(shape, *, name: str = "shape") -> tuple[int, int]:
 
 
 def _check_size(size, *, name: str) -> int:
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-        raise InputError(f"{name} must be a positive integer; got {size!r}")
-    return int(size)
+    return check_int(size, name, low=1)
 
 
 def chip_grid(shape: Sequence[int], *, chip: int = 256) -> list[Chip]:

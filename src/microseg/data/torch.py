@@ -14,6 +14,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from microseg._util import InputError
+from microseg._validate import check_int
 from microseg.data.augment import AUGMENT_OPS, augment as augment_pair, pad_to_size, random_crop_slices
 from microseg.data.preprocess import median_filter, normalization_stats, normalize as normalize_image, \
     preprocessing_spec, widen_labels
@@ -109,8 +110,7 @@ class PatchDataset(Dataset):
         if len(channels) > 1:
             raise InputError(f"samples have different channel counts {sorted(channels)}; "
                              "load them all with the same channels=")
-        if isinstance(patch, bool) or not isinstance(patch, (int, np.integer)) or patch < 1:
-            raise InputError(f"patch must be a positive integer; got {patch!r}")
+        check_int(patch, "patch", low=1)
         if crops_per_epoch is not None and (not isinstance(crops_per_epoch, (int, np.integer))
                                             or crops_per_epoch < 1):
             raise InputError(f"crops_per_epoch must be a positive integer or None; got {crops_per_epoch!r}")
@@ -228,10 +228,8 @@ def make_loader(dataset, *, batch: int, shuffle: bool = False, seed: int = 0, nu
     >>> tuple(x.shape), tuple(y.shape)
     ((4, 1, 32, 32), (4, 1, 32, 32))
     """
-    if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
-        raise InputError(f"batch must be a positive integer; got {batch!r}")
-    if isinstance(num_workers, bool) or not isinstance(num_workers, (int, np.integer)) or num_workers < 0:
-        raise InputError(f"num_workers must be a non-negative integer; got {num_workers!r}")
+    check_int(batch, "batch", low=1)
+    check_int(num_workers, "num_workers")
     generator = torch.Generator().manual_seed(int(seed))
     sampler = EpochShuffleSampler(dataset, seed=seed) if shuffle else None
     return DataLoader(dataset, batch_size=int(batch), sampler=sampler, shuffle=False,

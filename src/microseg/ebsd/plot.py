@@ -5,6 +5,7 @@ import logging
 
 import numpy as np
 
+from microseg._figures import BOUNDARY_COLORS, OTHER_BOUNDARY_COLOR, subplots
 from microseg._util import InputError, look_up_option
 from microseg.ebsd._grid import DIRECTIONS, edge_lengths, edge_vectors
 from microseg.ebsd.boundaries import BoundaryEdges
@@ -17,10 +18,8 @@ logger = logging.getLogger(__name__)
 __all__ = ["ipf_map", "plot_ebsd", "BOUNDARY_COLORS"]
 
 _DIRECTIONS = {"x": (1, 0, 0), "y": (0, 1, 0), "z": (0, 0, 1)}
-#: Colour per boundary class in :func:`plot_ebsd`: HAGB black, LAGB grey, Σ3 red, phase
-#: boundary blue, other CSL magenta.
-BOUNDARY_COLORS = {1: "black", 2: "0.6", 3: "red", 4: "blue"}
-_OTHER_CSL = "magenta"
+# BOUNDARY_COLORS (from microseg._figures): colour per boundary class in plot_ebsd, HAGB
+# black, LAGB grey, Σ3 red, phase boundary blue, other CSL OTHER_BOUNDARY_COLOR (magenta).
 
 
 def ipf_map(m: EBSDMap, *, direction: str = "z") -> np.ndarray:
@@ -98,7 +97,8 @@ def plot_ebsd(m: EBSDMap, boundaries: BoundaryEdges | BoundaryRaster | None = No
     direction : {"x", "y", "z"}, optional
         IPF direction.
     ax : matplotlib Axes, optional
-        Draw into it; default a new figure.
+        Draw into it; default a new figure (a :class:`matplotlib.figure.Figure` of its own,
+        made without pyplot: the backend and pyplot's figures are left alone).
     linewidth : float, optional
         Width of edge lines in points.
     classes : iterable of int, optional
@@ -108,10 +108,6 @@ def plot_ebsd(m: EBSDMap, boundaries: BoundaryEdges | BoundaryRaster | None = No
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
     from matplotlib.collections import LineCollection
     from matplotlib.colors import to_rgba
 
@@ -121,7 +117,7 @@ def plot_ebsd(m: EBSDMap, boundaries: BoundaryEdges | BoundaryRaster | None = No
     pix = rasterize_cells(m, index, pixel_size=ps)
     rgb = ipf_map(m, direction=direction).reshape(-1, 3)[pix]
     if ax is None:
-        fig, ax = plt.subplots(figsize=(6, 6 * pix.shape[0] / max(pix.shape[1], 1)))
+        fig, ax = subplots(figsize=(6, 6 * pix.shape[0] / max(pix.shape[1], 1)))
     else:
         fig = ax.figure
     extent = (-ps / 2, (pix.shape[1] - 0.5) * ps, (pix.shape[0] - 0.5) * ps, -ps / 2)
@@ -130,13 +126,13 @@ def plot_ebsd(m: EBSDMap, boundaries: BoundaryEdges | BoundaryRaster | None = No
     if isinstance(boundaries, BoundaryEdges):
         segs, cls = _edge_segments(m, boundaries)
         keep = np.ones(len(cls), bool) if wanted is None else np.isin(cls, list(wanted))
-        colors = [to_rgba(BOUNDARY_COLORS.get(int(c), _OTHER_CSL)) for c in cls[keep]]
+        colors = [to_rgba(BOUNDARY_COLORS.get(int(c), OTHER_BOUNDARY_COLOR)) for c in cls[keep]]
         ax.add_collection(LineCollection(segs[keep], colors=colors, linewidths=linewidth))
     elif isinstance(boundaries, BoundaryRaster):
         over = np.zeros((*boundaries.classes.shape, 4))
         for c in np.unique(boundaries.classes[boundaries.classes > 0]):
             if wanted is None or int(c) in wanted:
-                over[boundaries.classes == c] = to_rgba(BOUNDARY_COLORS.get(int(c), _OTHER_CSL))
+                over[boundaries.classes == c] = to_rgba(BOUNDARY_COLORS.get(int(c), OTHER_BOUNDARY_COLOR))
         r = boundaries.pixel_size
         h, w = boundaries.classes.shape
         ax.imshow(over, extent=(-r / 2, (w - 0.5) * r, (h - 0.5) * r, -r / 2), interpolation="nearest")

@@ -14,7 +14,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from microseg._util import InputError
-from microseg.grains._checks import check_boundaries
+from microseg._validate import as_boundary_map, check_ndim
 
 _STEP = 0.4  # px between samples of a test line: a rounded step never skips a pixel
 _NEAR = 2  # px: a grain entered this close to a junction run is not hidden by it
@@ -73,7 +73,7 @@ class _Map(NamedTuple):
 
 
 def _binary(boundaries: object, threshold: object) -> np.ndarray:
-    arr, is_prob = check_boundaries(boundaries)
+    arr, is_prob = as_boundary_map(check_ndim(boundaries, (2, 3), "boundaries", allow_empty=False))
     if arr.ndim != 2:
         raise InputError(f"boundaries: expected a 2D (Y, X) map, got shape {arr.shape}")
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold <= 1:

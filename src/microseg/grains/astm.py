@@ -19,7 +19,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from microseg._util import InputError, look_up_option
-from microseg.grains._checks import check_labels, check_pixel_size
+from microseg._validate import as_labels, check_ndim, check_pixel_size
 from microseg.grains._intercepts import (  # noqa: F401  (count_intersections, LineCount: public here)
     LineCount, _circle_samples, _count_paths, _digital_path, _prepare, _segment_samples, centre_lines,
     count_intersections,
@@ -115,7 +115,7 @@ def g_from_intercept(mean_intercept_mm: float) -> float:
 
 
 def _pixel_size_2d(pixel_size: object, *, required: bool = True) -> float | None:
-    size = check_pixel_size(pixel_size, 2)
+    size = check_pixel_size(pixel_size, ndim=2)
     if size is None:
         if required:
             raise InputError("pixel_size: the ASTM grain size needs the pixel size in µm")
@@ -145,7 +145,7 @@ def grain_size_planimetric(labels: np.ndarray, *, pixel_size: float,
     >>> round(r.n_a_per_mm2), round(r.g, 3)
     (10000, 10.334)
     """
-    labels = check_labels(labels, ndims=(2,))
+    labels = as_labels(check_ndim(labels, (2,), "labels", allow_empty=False))
     size = _pixel_size_2d(pixel_size)
     if mask is not None:
         inside = np.asarray(mask)

@@ -8,7 +8,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from microseg._util import InputError, look_up_option
-from microseg.grains._checks import check_boundaries, check_pixel_size, check_positive
+from microseg._validate import as_boundary_map, check_ndim, check_pixel_size, check_positive
 from microseg.grains._gaps import split_joined_grains
 from microseg.grains._runs import runs_along_last_axis
 
@@ -111,7 +111,7 @@ def label_grains(boundaries: np.ndarray, *, threshold: float = 0.5, close_gaps: 
     >>> int(label_grains(b, close_gaps="merge", exclude_border=False).max())
     2
     """
-    arr, is_prob = check_boundaries(boundaries)
+    arr, is_prob = as_boundary_map(check_ndim(boundaries, (2, 3), "boundaries", allow_empty=False))
     method = look_up_option(close_gaps, CLOSE_GAPS, what="close_gaps method")
     if not isinstance(connectivity, (int, np.integer)) or not 1 <= connectivity <= arr.ndim:
         raise InputError(f"connectivity: expected an integer in 1..{arr.ndim}, got {connectivity!r}")
@@ -173,7 +173,7 @@ def _minimum_area(min_size: int | None, min_diameter: float | None, pixel_size: 
         area = check_positive(min_size, "min_size", allow_zero=True)
     if min_diameter is not None:
         d = check_positive(min_diameter, "min_diameter", allow_zero=True)
-        size = check_pixel_size(pixel_size, ndim)
+        size = check_pixel_size(pixel_size, ndim=ndim)
         if size is None:
             raise InputError("min_diameter: is in µm and needs pixel_size (µm per pixel); "
                              "or give min_size in pixels")

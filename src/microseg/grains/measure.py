@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from microseg._util import InputError, atomic_path
-from microseg.grains._checks import check_labels, check_pixel_size
+from microseg._validate import as_labels, check_ndim, check_pixel_size
 from microseg.grains._runs import exposed_faces, raw_moments
 
 logger = logging.getLogger(__name__)
@@ -71,8 +71,8 @@ def measure_grains(labels: np.ndarray, *, pixel_size: float | tuple[float, ...] 
     >>> float(t["area_um2"][0])
     3.0
     """
-    labels = check_labels(labels)
-    size = check_pixel_size(pixel_size, labels.ndim)
+    labels = as_labels(check_ndim(labels, (2, 3), "labels", allow_empty=False))
+    size = check_pixel_size(pixel_size, ndim=labels.ndim)
     n_max = int(labels.max())
     count, s1, s2 = raw_moments(labels, n_max)
     present = np.flatnonzero(count[1:]) + 1

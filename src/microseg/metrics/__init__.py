@@ -3,7 +3,8 @@
 Every metric is a pure function of numpy arrays with a documented result on empty
 inputs. Masks are bool or 0/1 arrays (1 = positive, e.g. boundary) or probability
 maps with ``threshold=``; grain labels are integers (0 = boundary/background).
-Lengths are in the units of ``spacing`` / ``pixel_size`` (1.0 = pixels).
+Lengths are in the units of ``pixel_size`` (a number, or one per axis such as
+``(dz, dy, dx)``; None, the default, gives pixels).
 
 - pixel: :func:`confusion_counts`, :func:`precision`, :func:`recall`,
   :func:`true_positive_rate`, :func:`true_negative_rate`, :func:`f1_score`,

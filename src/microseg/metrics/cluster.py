@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from microseg.metrics._validate import as_labels, check_same_shape
+from microseg._validate import as_labels, check_same_shape
 
 __all__ = ["adjusted_rand_index", "variation_of_information"]
 
@@ -57,8 +57,8 @@ def _dense_ids(x: np.ndarray) -> tuple[np.ndarray, int]:
 def contingency(labels_a: object, labels_b: object, *, ignore_background: bool = False
                 ) -> Contingency:
     """Validate two labelings of the same shape and build their contingency table."""
-    a = as_labels(labels_a, "labels_a")
-    b = as_labels(labels_b, "labels_b")
+    a = as_labels(labels_a, "labels_a", allow_negative=True)
+    b = as_labels(labels_b, "labels_b", allow_negative=True)
     check_same_shape(a, b, ("labels_a", "labels_b"))
     a, b = a.ravel(), b.ravel()
     if ignore_background:

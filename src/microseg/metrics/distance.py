@@ -5,12 +5,12 @@ boundary map (the usual input here) already is. For filled object masks pass
 ``surface=True`` to compare only the masks' border pixels (the pixels with a
 face-neighbour outside the mask or on the image edge), as MONAI does.
 
-Distances are Euclidean between pixel centres, in the units of ``spacing`` (a number
-or one length per axis, e.g. ``(dz, dy, dx)`` in µm; the default 1.0 gives pixels).
+Distances are Euclidean between pixel centres, in the units of ``pixel_size`` (a number
+or one length per axis, e.g. ``(dz, dy, dx)`` in µm; the default None gives pixels).
 Distances are exact: for sparse maps (thin boundaries) a k-d tree of the positive
 pixels' coordinates (:class:`scipy.spatial.cKDTree`, all CPU cores) gives each pixel's
 nearest neighbour in the other map; for dense maps one Euclidean distance transform per
-map (:func:`scipy.ndimage.distance_transform_edt` with ``sampling=spacing``) is read at
+map (:func:`scipy.ndimage.distance_transform_edt` with ``sampling=pixel_size``) is read at
 the positive pixels of the other map.
 
 Empty-input convention: when neither map has a positive pixel the distance is 0.0 and
@@ -26,7 +26,8 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from microseg._util import InputError
-from microseg.metrics._validate import apply_mask, as_mask_pair, as_positive, as_spacing
+from microseg._validate import check_positive
+from microseg.metrics._pairs import apply_mask, as_mask_pair, lengths
 
 __all__ = ["hausdorff_distance", "mean_surface_distance", "boundary_f_score", "boundary_match_counts",
            "scores_from_match_counts"]
@@ -54,7 +55,7 @@ def _nearest(points: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return tree.query(points, workers=-1)[0]
 
 
-def directed_distances(p: np.ndarray, t: np.ndarray, spacing: tuple[float, ...], *,
+def directed_distances(p: np.ndarray, t: np.ndarray, pixel_size: tuple[float, ...], *,
                        both: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """Distance from each positive pixel of ``p`` to the nearest of ``t``, and vice versa.
 
@@ -64,21 +65,21 @@ def directed_distances(p: np.ndarray, t: np.ndarray, spacing: tuple[float, ...],
     array; both are exact, the choice is only about speed.
     """
     if np.count_nonzero(p) + np.count_nonzero(t) <= KDTREE_MAX_FRACTION * p.size:
-        scale = np.asarray(spacing, dtype=float)
+        scale = np.asarray(pixel_size, dtype=float)
         cp, ct = np.argwhere(p) * scale, np.argwhere(t) * scale
         return _nearest(cp, ct), (_nearest(ct, cp) if both else None)
-    d_pt = ndimage.distance_transform_edt(~t, sampling=spacing)[p]
-    d_tp = ndimage.distance_transform_edt(~p, sampling=spacing)[t] if both else None
+    d_pt = ndimage.distance_transform_edt(~t, sampling=pixel_size)[p]
+    d_tp = ndimage.distance_transform_edt(~p, sampling=pixel_size)[t] if both else None
     return d_pt, d_tp
 
 
-def _prepare(pred: object, truth: object, spacing: float | Sequence[float], surface: bool,
+def _prepare(pred: object, truth: object, pixel_size: float | Sequence[float] | None, surface: bool,
              threshold: float | None, mask: object | None = None
              ) -> tuple[np.ndarray, np.ndarray, tuple[float, ...]]:
     p, t = as_mask_pair(pred, truth, threshold=threshold)
     if p.ndim == 0:
         raise InputError("pred and truth must be arrays of at least one dimension; got scalars")
-    sp = as_spacing(spacing, p.ndim)
+    sp = lengths(pixel_size, p.ndim)
     if surface:
         p, t = surface_pixels(p), surface_pixels(t)
     p, t = apply_mask(p, t, mask)
@@ -103,7 +104,7 @@ def reduce_distances(d: np.ndarray, percentile: float | None) -> float:
 
 
 def hausdorff_distance(pred: object, truth: object, *, percentile: float | None = None,
-                       spacing: float | Sequence[float] = 1.0, directed: bool = False,
+                       pixel_size: float | Sequence[float] | None = None, directed: bool = False,
                        surface: bool = False, threshold: float | None = None,
                        mask: object | None = None) -> float:
     """Hausdorff distance between the positive pixels of two maps, or a percentile of it.
@@ -117,8 +118,9 @@ def hausdorff_distance(pred: object, truth: object, *, percentile: float | None 
         Following MONAI, the symmetric value is the larger of the two directed
         percentiles, ``max(P_p(d(pred→truth)), P_p(d(truth→pred)))``, not the percentile
         of the pooled distances; percentiles interpolate linearly (:func:`numpy.percentile`).
-    spacing : float or sequence of float, default 1.0
-        Pixel size per axis, e.g. ``(dz, dy, dx)`` in µm; the result is in these units.
+    pixel_size : float or sequence of float, optional
+        Pixel size, one number or one per axis, e.g. ``(dz, dy, dx)`` in µm; the result is
+        in these units. None (the default) gives pixels.
     directed : bool, default False
         Return only the directed distance from ``pred`` to ``truth``: how far predicted
         pixels lie from the nearest true pixel (seed 000's "distance of a false positive
@@ -134,13 +136,13 @@ def hausdorff_distance(pred: object, truth: object, *, percentile: float | None 
     Returns
     -------
     float
-        The distance in units of ``spacing``: 0.0 when neither map has a positive pixel,
+        The distance in units of ``pixel_size``: 0.0 when neither map has a positive pixel,
         ``inf`` when exactly one has none (also in the directed case).
 
     Raises
     ------
     InputError
-        If shapes differ, a map holds NaN or is not binary, or ``spacing``/``percentile``
+        If shapes differ, a map holds NaN or is not binary, or ``pixel_size``/``percentile``
         is invalid.
 
     Examples
@@ -150,13 +152,13 @@ def hausdorff_distance(pred: object, truth: object, *, percentile: float | None 
     >>> b = np.zeros((5, 5), bool); b[2, 3] = True
     >>> hausdorff_distance(a, b)
     3.0
-    >>> hausdorff_distance(a, b, spacing=0.5)
+    >>> hausdorff_distance(a, b, pixel_size=0.5)
     1.5
     >>> hausdorff_distance(a, np.zeros((5, 5), bool))
     inf
     """
     q = _check_percentile(percentile)
-    distances = _pair_distances(pred, truth, spacing, surface, threshold, directed, mask)
+    distances = _pair_distances(pred, truth, pixel_size, surface, threshold, directed, mask)
     if isinstance(distances, float):
         return distances
     d_pt, d_tp = distances
@@ -165,10 +167,10 @@ def hausdorff_distance(pred: object, truth: object, *, percentile: float | None 
     return max(reduce_distances(d_pt, q), reduce_distances(d_tp, q))
 
 
-def _pair_distances(pred, truth, spacing, surface, threshold, directed, mask=None):
+def _pair_distances(pred, truth, pixel_size, surface, threshold, directed, mask=None):
     """Both directed distance arrays, or the defined value for empty maps: 0.0 when neither
     map has a positive pixel, ``inf`` when exactly one has none."""
-    p, t, sp = _prepare(pred, truth, spacing, surface, threshold, mask)
+    p, t, sp = _prepare(pred, truth, pixel_size, surface, threshold, mask)
     has_p, has_t = bool(p.any()), bool(t.any())
     if not (has_p or has_t):
         return 0.0
@@ -177,7 +179,8 @@ def _pair_distances(pred, truth, spacing, surface, threshold, directed, mask=Non
     return directed_distances(p, t, sp, both=not directed)
 
 
-def mean_surface_distance(pred: object, truth: object, *, spacing: float | Sequence[float] = 1.0,
+def mean_surface_distance(pred: object, truth: object, *,
+                          pixel_size: float | Sequence[float] | None = None,
                           directed: bool = False, surface: bool = False,
                           threshold: float | None = None, mask: object | None = None) -> float:
     """Mean distance from the positive pixels of one map to the nearest of the other.
@@ -190,7 +193,7 @@ def mean_surface_distance(pred: object, truth: object, *, spacing: float | Seque
     Returns
     -------
     float
-        The mean distance in units of ``spacing``: 0.0 when neither map has a positive
+        The mean distance in units of ``pixel_size``: 0.0 when neither map has a positive
         pixel, ``inf`` when exactly one has none.
 
     Examples
@@ -201,7 +204,7 @@ def mean_surface_distance(pred: object, truth: object, *, spacing: float | Seque
     >>> mean_surface_distance(a, b)
     2.0
     """
-    distances = _pair_distances(pred, truth, spacing, surface, threshold, directed, mask)
+    distances = _pair_distances(pred, truth, pixel_size, surface, threshold, directed, mask)
     if isinstance(distances, float):
         return distances
     d_pt, d_tp = distances
@@ -220,7 +223,7 @@ def boundary_scores(d_pt: np.ndarray, d_tp: np.ndarray, tolerance: float) -> dic
 
 
 def boundary_f_score(pred: object, truth: object, *, tolerance: float = 2.0,
-                     spacing: float | Sequence[float] = 1.0, threshold: float | None = None,
+                     pixel_size: float | Sequence[float] | None = None, threshold: float | None = None,
                      mask: object | None = None) -> dict[str, float]:
     """Boundary precision, recall and F-score with a distance tolerance.
 
@@ -236,10 +239,10 @@ def boundary_f_score(pred: object, truth: object, *, tolerance: float = 2.0,
     pred, truth : array_like of bool or {0, 1}, same shape
         Predicted and true boundary maps, ``(Y, X)`` or ``(Z, Y, X)``.
     tolerance : float, default 2.0
-        Largest distance, in units of ``spacing``, at which two pixels still match;
+        Largest distance, in units of ``pixel_size``, at which two pixels still match;
         0 asks for the exact pixel.
-    spacing : float or sequence of float, default 1.0
-        Pixel size per axis.
+    pixel_size : float or sequence of float, optional
+        Pixel size, one number or one per axis (None, the default: pixels).
     threshold : float, optional
         Binarise probability maps as ``value >= threshold``.
     mask : array_like of bool, optional
@@ -259,13 +262,14 @@ def boundary_f_score(pred: object, truth: object, *, tolerance: float = 2.0,
     >>> boundary_f_score(p, t, tolerance=1.0)
     {'precision': 0.8888888888888888, 'recall': 1.0, 'f1': 0.9411764705882353}
     """
-    c = boundary_match_counts(pred, truth, tolerance=tolerance, spacing=spacing,
+    c = boundary_match_counts(pred, truth, tolerance=tolerance, pixel_size=pixel_size,
                               threshold=threshold, mask=mask)
     return scores_from_match_counts(c)
 
 
 def boundary_match_counts(pred: object, truth: object, *, tolerance: float = 2.0,
-                          spacing: float | Sequence[float] = 1.0, threshold: float | None = None,
+                          pixel_size: float | Sequence[float] | None = None,
+                          threshold: float | None = None,
                           mask: object | None = None) -> dict[str, int]:
     """The counts behind :func:`boundary_f_score`, to pool over many tiles or images.
 
@@ -284,8 +288,8 @@ def boundary_match_counts(pred: object, truth: object, *, tolerance: float = 2.0
     >>> boundary_match_counts(p, t, tolerance=1.0)
     {'pred_matched': 8, 'pred': 9, 'truth_matched': 8, 'truth': 8}
     """
-    tol = as_positive(tolerance, "tolerance", allow_zero=True)
-    p, t, sp = _prepare(pred, truth, spacing, False, threshold, mask)
+    tol = check_positive(tolerance, "tolerance", allow_zero=True)
+    p, t, sp = _prepare(pred, truth, pixel_size, False, threshold, mask)
     n_p, n_t = int(np.count_nonzero(p)), int(np.count_nonzero(t))
     if not (n_p and n_t):
         return {"pred_matched": 0, "pred": n_p, "truth_matched": 0, "truth": n_t}

@@ -3,7 +3,8 @@
 Inputs are validated once and the expensive parts (distance transforms, contingency
 table) computed once, so these are faster than calling each metric in turn.
 Values are plain Python ``float`` and ``int``; distances may be ``inf`` when exactly
-one map is empty (``json.dump`` writes it as ``Infinity``).
+one map is empty, which :func:`microseg.io.write_json` writes as ``null`` (JSON has no
+infinity; every JSON microseg writes follows that one rule).
 """
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from microseg._util import InputError
-from microseg.metrics._validate import as_mask, as_mask_pair, as_positive, as_spacing, check_same_shape
+from microseg._validate import check_ndim, check_positive, check_same_shape
+from microseg.metrics._pairs import as_mask_pair, as_metric_mask, lengths
 from microseg.metrics.cluster import ari_from_table, contingency, vi_from_table
 from microseg.metrics.distance import boundary_scores, directed_distances, reduce_distances
 from microseg.metrics.grain import mean_ecd_of, grain_label_pair, grain_sizes
@@ -27,13 +28,13 @@ GRAIN_KEYS = ("ari", "vi", "vi_split", "vi_merge", "n_grains_pred", "n_grains_tr
               "mean_ecd_pred", "mean_ecd_true", "ecd_error")
 
 
-def _distance_metrics(p: np.ndarray, t: np.ndarray, spacing: tuple[float, ...],
+def _distance_metrics(p: np.ndarray, t: np.ndarray, pixel_size: tuple[float, ...],
                       tolerance: float) -> dict[str, float]:
     has_p, has_t = bool(p.any()), bool(t.any())
     if not (has_p and has_t):
         hd, bf = (0.0, 1.0) if not (has_p or has_t) else (float("inf"), 0.0)
         return {"hd": hd, "hd95": hd, "bf_precision": bf, "bf_recall": bf, "bf_f1": bf}
-    d_pt, d_tp = directed_distances(p, t, spacing)
+    d_pt, d_tp = directed_distances(p, t, pixel_size)
     bf = boundary_scores(d_pt, d_tp, tolerance)
     return {
         "hd": max(reduce_distances(d_pt, None), reduce_distances(d_tp, None)),
@@ -42,17 +43,18 @@ def _distance_metrics(p: np.ndarray, t: np.ndarray, spacing: tuple[float, ...],
     }
 
 
-def evaluate_boundaries(pred: object, truth: object, *, spacing: float | Sequence[float] = 1.0,
-                        tolerance: float = 2.0, threshold: float | None = None,
-                        mask: object | None = None) -> dict[str, float | int]:
+def evaluate_boundaries(pred: object, truth: object, *,
+                        pixel_size: float | Sequence[float] | None = None, tolerance: float = 2.0,
+                        threshold: float | None = None, mask: object | None = None) -> dict[str, float | int]:
     """Pixel, distance and topology metrics of a boundary prediction, in one flat dict.
 
     Parameters
     ----------
     pred, truth : array_like of bool or {0, 1}, same shape (Y, X) or (Z, Y, X)
         Predicted and true boundary maps (1 = boundary).
-    spacing : float or sequence of float, default 1.0
-        Pixel size per axis; ``hd``, ``hd95`` and ``tolerance`` are in its units.
+    pixel_size : float or sequence of float, optional
+        Pixel size, one number or one per axis; ``hd``, ``hd95`` and ``tolerance`` are in
+        its units. None (the default) gives pixels.
     tolerance : float, default 2.0
         Matching distance of the boundary F-score (:func:`boundary_f_score`).
     threshold : float, optional
@@ -88,12 +90,11 @@ def evaluate_boundaries(pred: object, truth: object, *, spacing: float | Sequenc
     (0.0, 1.0, 1.0, 0)
     """
     p, t = as_mask_pair(pred, truth, threshold=threshold)
-    if p.ndim not in (2, 3):
-        raise InputError(f"pred and truth must be 2D (Y, X) or 3D (Z, Y, X); got shape {p.shape}")
-    sp = as_spacing(spacing, p.ndim)
-    tol = as_positive(tolerance, "tolerance", allow_zero=True)
+    check_ndim(p, (2, 3), "pred and truth")
+    sp = lengths(pixel_size, p.ndim)
+    tol = check_positive(tolerance, "tolerance", allow_zero=True)
     if mask is not None:
-        m = as_mask(mask, "mask")
+        m = as_metric_mask(mask, "mask")
         check_same_shape(p, m, ("pred", "mask"))
         p, t = p & m, t & m
         s = scores_from_counts(counts_from_masks(p[m], t[m]))
@@ -110,7 +111,7 @@ def evaluate_boundaries(pred: object, truth: object, *, spacing: float | Sequenc
 
 
 def evaluate_grains(labels_pred: object, labels_truth: object, *,
-                    pixel_size: float | Sequence[float] = 1.0, ignore_background: bool = False
+                    pixel_size: float | Sequence[float] | None = None, ignore_background: bool = False
                     ) -> dict[str, float | int]:
     """Cluster and grain-level metrics of a predicted grain labeling, in one flat dict.
 
@@ -118,8 +119,8 @@ def evaluate_grains(labels_pred: object, labels_truth: object, *,
     ----------
     labels_pred, labels_truth : array_like of int, same shape (Y, X) or (Z, Y, X)
         Predicted and true grain labels (0 = boundary/background, 1..N grains).
-    pixel_size : float or sequence of float, default 1.0
-        Pixel size; the ECD values are in its units.
+    pixel_size : float or sequence of float, optional
+        Pixel size; the ECD values are in its units (None, the default: pixels).
     ignore_background : bool, default False
         Leave out of ARI and VI the pixels that are 0 in either labeling; by default
         the background is one more cluster.

@@ -17,7 +17,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from microseg._util import InputError
-from microseg.metrics._validate import as_grain_labels, as_spacing, check_same_shape
+from microseg._validate import as_labels, check_ndim, check_same_shape
+from microseg.metrics._pairs import lengths
 
 __all__ = ["grain_count", "mean_ecd", "ecd_error", "grain_count_error", "mean_absolute_error"]
 
@@ -38,10 +39,7 @@ def grain_sizes(labels: np.ndarray) -> np.ndarray:
 
 
 def _grain_labels(labels: object, name: str) -> np.ndarray:
-    arr = as_grain_labels(labels, name)
-    if arr.ndim not in (2, 3):
-        raise InputError(f"{name} must be a 2D (Y, X) or 3D (Z, Y, X) label array; got shape {arr.shape}")
-    return arr
+    return check_ndim(as_labels(labels, name), (2, 3), name)
 
 
 def grain_count(labels: object) -> int:
@@ -63,14 +61,15 @@ def ecd_from_sizes(sizes: np.ndarray, pixel_size: tuple[float, ...]) -> np.ndarr
     return np.cbrt(6.0 * sizes * cell / np.pi)
 
 
-def mean_ecd_of(labels: np.ndarray, pixel_size: float | Sequence[float]) -> float:
+def mean_ecd_of(labels: np.ndarray, pixel_size: float | Sequence[float] | None) -> float:
+    size = lengths(pixel_size, labels.ndim)
     sizes = grain_sizes(labels)
     if sizes.size == 0:
         return 0.0
-    return float(ecd_from_sizes(sizes, as_spacing(pixel_size, labels.ndim, "pixel_size")).mean())
+    return float(ecd_from_sizes(sizes, size).mean())
 
 
-def mean_ecd(labels: object, *, pixel_size: float | Sequence[float] = 1.0) -> float:
+def mean_ecd(labels: object, *, pixel_size: float | Sequence[float] | None = None) -> float:
     """Mean equivalent circle diameter of the grains in a label map.
 
     The ECD of a grain of area ``A`` is ``2 sqrt(A / pi)``, the diameter of the circle
@@ -80,9 +79,10 @@ def mean_ecd(labels: object, *, pixel_size: float | Sequence[float] = 1.0) -> fl
     Parameters
     ----------
     labels : array_like of int, shape (Y, X) or (Z, Y, X)
-        Grain labels, 0 = boundary/background, 1..N grains.
-    pixel_size : float or sequence of float, default 1.0
-        Pixel size (one value or one per axis), e.g. µm; 1.0 gives pixels.
+        Grain labels, 0 = boundary/background, 1..N grains (bool and integral-valued
+        floats are accepted too).
+    pixel_size : float or sequence of float, optional
+        Pixel size (one value or one per axis), e.g. µm; None (default) gives pixels.
 
     Returns
     -------
@@ -107,7 +107,7 @@ def grain_label_pair(labels_pred: object, labels_truth: object) -> tuple[np.ndar
 
 
 def ecd_error(labels_pred: object, labels_truth: object, *,
-              pixel_size: float | Sequence[float] = 1.0) -> float:
+              pixel_size: float | Sequence[float] | None = None) -> float:
     """Signed error of the mean ECD, ``mean_ecd(labels_pred) - mean_ecd(labels_truth)``.
 
     Positive when the prediction finds grains too large (e.g. merged grains). Average
@@ -118,8 +118,8 @@ def ecd_error(labels_pred: object, labels_truth: object, *,
     ----------
     labels_pred, labels_truth : array_like of int, same shape (Y, X) or (Z, Y, X)
         Predicted and true grain labels of one image.
-    pixel_size : float or sequence of float, default 1.0
-        Pixel size; the error is in its units.
+    pixel_size : float or sequence of float, optional
+        Pixel size; the error is in its units (None, the default: pixels).
 
     Examples
     --------

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from microseg.metrics._validate import as_mask_pair
+from microseg.metrics._pairs import as_mask_pair
 
 __all__ = [
     "confusion_counts",

@@ -17,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from microseg._util import InputError
-from microseg.metrics._validate import as_mask, check_same_shape
+from microseg._validate import check_ndim, check_same_shape
+from microseg.metrics._pairs import as_metric_mask
 
 __all__ = ["betti_numbers", "betti_error"]
 
@@ -70,9 +70,7 @@ def betti_numbers(mask: object, *, threshold: float | None = None) -> tuple[int,
     >>> betti_numbers(np.zeros((4, 4), bool))
     (0, 0)
     """
-    m = as_mask(mask, "mask", threshold=threshold)
-    if m.ndim != 2:
-        raise InputError(f"mask must be a 2D (Y, X) array; got shape {m.shape}")
+    m = check_ndim(as_metric_mask(mask, "mask", threshold=threshold), (2,), "mask")
     return betti_2d(m)
 
 
@@ -116,9 +114,8 @@ def betti_error(pred: object, truth: object, *, threshold: float | None = None) 
     >>> betti_error(pred, truth)
     {'b0': 0, 'b1': 1}
     """
-    p = as_mask(pred, "pred", threshold=threshold)
-    t = as_mask(truth, "truth", threshold=threshold)
+    p = as_metric_mask(pred, "pred", threshold=threshold)
+    t = as_metric_mask(truth, "truth", threshold=threshold)
     check_same_shape(p, t, ("pred", "truth"))
-    if p.ndim not in (2, 3):
-        raise InputError(f"pred and truth must be 2D (Y, X) or 3D (Z, Y, X); got shape {p.shape}")
+    check_ndim(p, (2, 3), "pred and truth")
     return betti_error_masks(p, t)

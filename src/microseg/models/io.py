@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import pickle
 from collections.abc import Mapping
@@ -60,12 +61,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 import microseg
 from microseg._util import FileFormatError, InputError, atomic_path, check_output_path
+from microseg.io import json_text
 from microseg.models._base import SegmentationModel
-from microseg.models._registry import build
+from microseg.models._registry import available, build
 
 __all__ = ["EncoderLoadReport", "load_encoder_weights", "load_model", "save_model"]
 
@@ -133,10 +136,30 @@ def model_description(model: SegmentationModel, metadata: Mapping[str, Any] | No
         "weights": WEIGHTS_NAME,
         "metadata": dict(metadata or {}),
     }
+    # model.json is written with microseg's JSON rules (io.json_text: numpy numbers, tuples,
+    # paths) but stays strict where that rule would write null: the options and the input
+    # normalisation must rebuild and feed the model exactly, so NaN/inf there is refused.
+    bad = _non_finite(doc)
+    if bad:
+        raise InputError(f"save_model: model.json cannot hold NaN or infinity (the options and metadata "
+                         f"must rebuild the model exactly); found at {', '.join(bad[:5])}")
     try:
-        return json.dumps(doc, indent=2, allow_nan=False)
-    except (TypeError, ValueError) as exc:
+        return json_text(doc).rstrip("\n")
+    except TypeError as exc:
         raise InputError(f"save_model: metadata or options are not JSON-serialisable: {exc}") from exc
+
+
+def _non_finite(obj: Any, where: str = "") -> list[str]:
+    """Where (``metadata.metrics.f1``, ...) ``obj`` holds a NaN or infinite number."""
+    if isinstance(obj, dict):
+        return [w for k, v in obj.items() for w in _non_finite(v, f"{where}.{k}" if where else str(k))]
+    if isinstance(obj, np.ndarray):
+        return _non_finite(obj.tolist(), where)
+    if isinstance(obj, (list, tuple)):
+        return [w for i, v in enumerate(obj) for w in _non_finite(v, f"{where}[{i}]")]
+    if isinstance(obj, (float, np.floating)) and not math.isfinite(obj):
+        return [f"{where} = {obj}"]
+    return []
 
 
 def _read_config(path: Path) -> dict[str, Any]:
@@ -323,7 +346,7 @@ def load_encoder_weights(model: SegmentationModel, path: str | os.PathLike, *,
     Parameters
     ----------
     model : SegmentationModel
-        A model with an smp encoder (``"unet"``, ``"unetpp"``).
+        A model of an architecture in ``available(takes_encoder_weights=True)``.
     path : path
         ``.safetensors``, ``.pt``, ``.pth``, ``.bin`` or ``.ckpt`` file.
     strict : bool
@@ -344,7 +367,7 @@ def load_encoder_weights(model: SegmentationModel, path: str | os.PathLike, *,
     if not isinstance(model, SegmentationModel) or not isinstance(encoder, torch.nn.Module):
         raise InputError(
             f"load_encoder_weights: {type(model).__name__} has no pretrained-encoder support; "
-            f"encoder weights apply to the smp models 'unet' and 'unetpp'"
+            f"encoder weights apply to {', '.join(map(repr, available(takes_encoder_weights=True)))}"
         )
     path = Path(path)
     state, ignored = _strip_prefixes(_read_state(path))

@@ -7,6 +7,7 @@ import numpy as np
 from scipy import ndimage
 
 from microseg._util import InputError
+from microseg._validate import check_positive
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +70,7 @@ def boundary_evidence(image, *, sigma: float = 1.5) -> np.ndarray:
     15
     """
     img = check_image(image)
-    if not (np.isfinite(sigma) and sigma > 0):
-        raise InputError(f"sigma must be > 0 px, got {sigma!r}")
+    sigma = check_positive(sigma, "sigma", unit="px")
     lo, hi = np.percentile(img, [0.5, 99.5])
     img = (img - lo) / max(float(hi - lo), 1e-12)
     grad = ndimage.gaussian_gradient_magnitude(img, sigma) * sigma
@@ -124,8 +124,7 @@ def score_evidence(ev: np.ndarray, boundaries, *, sigma: float = 2.0, mask=None)
     b = np.asarray(boundaries)
     if b.shape != ev.shape:
         raise InputError(f"boundaries must have the image's shape {ev.shape}, got {b.shape}")
-    if not (np.isfinite(sigma) and sigma >= 0):
-        raise InputError(f"sigma must be >= 0 px, got {sigma!r}")
+    sigma = check_positive(sigma, "sigma", allow_zero=True, unit="px")
     blurred = ndimage.gaussian_filter((b != 0).astype(np.float32), sigma)
     if mask is not None:
         mask = np.asarray(mask, bool)

@@ -15,6 +15,7 @@ import numpy as np
 from scipy import ndimage, optimize
 
 from microseg._util import InputError
+from microseg._validate import check_positive
 from microseg.register._bspline import BSplineGrid
 from microseg.register._evidence import (
     boundary_evidence, cell_boundaries, check_image, score_evidence,
@@ -189,10 +190,8 @@ def _check_options(transform, blurs, drift_spacing_px, smoothness, evidence_sigm
     if not (np.isfinite(spacing).all() and (spacing >= 8).all()):
         raise InputError(f"drift_spacing_px must be >= 8 px (one value or (rows, cols)), got "
                          f"{drift_spacing_px!r}")
-    if not (np.isfinite(smoothness) and smoothness >= 0):
-        raise InputError(f"smoothness must be a finite number >= 0, got {smoothness!r}")
-    if not (np.isfinite(evidence_sigma) and evidence_sigma > 0):
-        raise InputError(f"evidence_sigma must be > 0 px, got {evidence_sigma!r}")
+    check_positive(smoothness, "smoothness", allow_zero=True)
+    check_positive(evidence_sigma, "evidence_sigma", unit="px")
     return blurs, spacing
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from microseg._util import InputError
+from microseg._validate import check_positive
 from microseg.register._transform import LandmarkTransform, apply_matrix
 
 logger = logging.getLogger(__name__)
@@ -75,9 +76,7 @@ def check_cells(cells, name: str = "cells") -> np.ndarray:
 
 
 def check_step(step_um) -> float:
-    if not (np.isscalar(step_um) and np.isfinite(step_um) and step_um > 0):
-        raise InputError(f"step_um must be a finite EBSD step > 0 µm, got {step_um!r}")
-    return float(step_um)
+    return check_positive(step_um, "step_um", unit="µm", what="EBSD step")
 
 
 def warp_cells(cells, registration, output_shape: tuple[int, int], *,

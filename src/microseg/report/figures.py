@@ -1,37 +1,21 @@
 """Figures a person looks at: segmentation panels and grain-size / aspect-ratio distributions.
 
-Matplotlib is imported inside the functions (Agg backend), so importing this module is cheap.
+Figures are made with the primitives of :mod:`microseg._figures`: a Figure on its own Agg
+canvas, without pyplot and without touching matplotlib's backend, so drawing in a notebook
+leaves the user's backend and figures alone. Matplotlib is imported inside the functions,
+so importing this module is cheap.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from microseg._util import atomic_path
+from microseg._figures import CLASS_COLOURS, class_colours, label_colours, save_figure, subplots
 
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def save_figure(fig: Any, path: str | Path, *, force: bool = False, dpi: int = 120) -> Path:
-    """Save ``fig`` to ``path`` atomically (refusing to overwrite unless ``force``) and close it."""
-    plt = _pyplot()
-    path = Path(path)
-    try:
-        with atomic_path(path, force=force) as tmp:
-            fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=path.suffix.lstrip(".") or "png")
-    finally:
-        plt.close(fig)
-    return path
+__all__ = ["save_figure", "boundary_overlay", "plot_segmentation", "CLASS_COLOURS", "class_colours",
+           "plot_training_pair", "plot_distributions"]
 
 
 def boundary_overlay(image: np.ndarray, boundaries: np.ndarray, *,
@@ -53,17 +37,16 @@ def boundary_overlay(image: np.ndarray, boundaries: np.ndarray, *,
 def plot_segmentation(panels: Mapping[str, np.ndarray], *, title: str | None = None,
                       ncols: int | None = None) -> Any:
     """A row (or grid) of named image panels; label maps (int) get a random colour map."""
-    plt = _pyplot()
     n = len(panels)
     ncols = ncols or min(n, 4)
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.6 * nrows), squeeze=False)
+    fig, axes = subplots(nrows, ncols, figsize=(3.6 * ncols, 3.6 * nrows), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for ax, (name, arr) in zip(axes.ravel(), panels.items()):
         arr = np.asarray(arr)
         if arr.ndim == 2 and np.issubdtype(arr.dtype, np.integer) and arr.max() > 1:
-            ax.imshow(_label_colours(arr), interpolation="nearest")
+            ax.imshow(label_colours(arr), interpolation="nearest")
         elif arr.ndim == 3:
             ax.imshow(arr, interpolation="nearest")
         else:
@@ -73,16 +56,6 @@ def plot_segmentation(panels: Mapping[str, np.ndarray], *, title: str | None = N
         fig.suptitle(title)
     fig.tight_layout()
     return fig
-
-
-#: Colours of the boundary classes (DESIGN: 1 HAGB, 2 LAGB, 3 Σ3 twin) on black.
-CLASS_COLOURS = np.array([(0, 0, 0), (1.0, 1.0, 1.0), (1.0, 0.85, 0.1), (1.0, 0.25, 0.25)], dtype=np.float32)
-
-
-def class_colours(classes: np.ndarray) -> np.ndarray:
-    """RGB picture of a boundary-class map: HAGB white, LAGB yellow, Σ3 twin red."""
-    classes = np.asarray(classes)
-    return CLASS_COLOURS[np.clip(classes, 0, len(CLASS_COLOURS) - 1)]
 
 
 def plot_training_pair(image: np.ndarray, boundaries: np.ndarray, classes: np.ndarray,
@@ -99,13 +72,6 @@ def plot_training_pair(image: np.ndarray, boundaries: np.ndarray, classes: np.nd
                               overlay}, ncols=2)
 
 
-def _label_colours(labels: np.ndarray, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    lut = rng.uniform(0.25, 1.0, size=(int(labels.max()) + 1, 3))
-    lut[0] = 0.0
-    return lut[labels]
-
-
 def plot_distributions(samples: Mapping[str, Sequence[float] | np.ndarray], *, xlabel: str,
                        fits: Mapping[str, Any] | None = None, ax: Any = None,
                        bins: int | np.ndarray = 30) -> Any:
@@ -114,9 +80,8 @@ def plot_distributions(samples: Mapping[str, Sequence[float] | np.ndarray], *, x
     ``fits`` maps a legend name to an object with a ``pdf(x)`` method (see
     :func:`microseg.grains.fit_distribution`).
     """
-    plt = _pyplot()
     if ax is None:
-        _, ax = plt.subplots(figsize=(5, 3.6))
+        _, ax = subplots(figsize=(5, 3.6))
     values = [np.asarray(v, dtype=float) for v in samples.values()]
     allv = np.concatenate([v for v in values if v.size] or [np.zeros(1)])
     if isinstance(bins, int):

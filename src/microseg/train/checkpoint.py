@@ -7,14 +7,15 @@ A checkpoint folder holds
   ``state.<param index>.<name>``, plus the RNG states as uint8/int64 tensors
   (``rng.torch``, ``rng.cuda.<i>``, ``rng.numpy``, ``rng.python``);
 - ``state.json``: everything else (epoch, step, optimizer ``param_groups`` and scalar state,
-  schedule, early stopping, best metric, RNG scalars, GradScaler state).
+  schedule, early stopping, best metric, RNG scalars, GradScaler state), written with
+  microseg's one JSON rule (:func:`microseg.io.write_json`): a metric that is NaN (not
+  computed, e.g. ``bf_f1`` of a class target) is stored as ``null`` and comes back as None.
 
 The folder is written beside its final place and swapped in with renames, so an
 interruption leaves either the old or the new checkpoint, never half of one.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 
 from microseg._util import InputError
+from microseg.io import read_json, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +115,7 @@ def save_checkpoint(folder: str | os.PathLike, *, model: torch.nn.Module,
         save_file({**opt_tensors, **rng_tensors}, str(tmp / OPTIM_FILE), metadata={"format": FORMAT})
         doc = {"format": FORMAT, **state, "optimizer": opt_scalars, "rng": rng_scalars,
                "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None}
-        (tmp / STATE_FILE).write_text(json.dumps(doc, indent=1), encoding="utf-8")
+        write_json(tmp / STATE_FILE, doc, force=True)
         if description is not None:
             (tmp / "model.json").write_text(description + "\n", encoding="utf-8")
         swap_folder(tmp, folder)
@@ -153,7 +155,7 @@ def load_checkpoint(folder: str | os.PathLike, *, model: torch.nn.Module,
     found = find_checkpoint(folder)
     if found is None:
         raise InputError(f"{folder}: no complete checkpoint ({MODEL_FILE}, {OPTIM_FILE}, {STATE_FILE})")
-    doc = json.loads((found / STATE_FILE).read_text(encoding="utf-8"))
+    doc = read_json(found / STATE_FILE)  # a damaged file is an error that names it
     if doc.get("format") != FORMAT:
         raise InputError(f"{found / STATE_FILE}: not a {FORMAT} checkpoint")
     device = next(iter(model.parameters())).device
