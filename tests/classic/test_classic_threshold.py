@@ -84,3 +84,16 @@ def test_segmenters_satisfy_the_protocol():
     assert isinstance(seg, classic.Segmenter)
     assert seg.describe() == {"method": "sauvola", "window_size": 31}
     assert classic.available() == ["gradient", "otsu", "ridge", "sauvola"]
+
+
+def test_registry_describes_methods_and_filters_by_capability():
+    assert classic.available(detects="regions") == ["otsu", "sauvola"]
+    assert classic.available(detects="boundaries") == ["gradient", "ridge"]
+    record = classic.describe("Sauvola")
+    assert record["name"] == "sauvola" and record["options"]["window_size"] == 25
+    assert record["options"]["k"] == 0.2 and record["capabilities"]["detects"] == "regions"
+    assert record["description"].startswith("Sauvola")
+    for name in classic.available():  # the default grid starts at the method's own default
+        grid, defaults = classic.default_grid(name), classic.describe(name)["options"]
+        assert all(values[0] == defaults[key] for key, values in grid.items()), name
+    assert classic.build("OTSU", Polarity="bright").describe() == {"method": "otsu", "polarity": "bright"}

@@ -58,3 +58,21 @@ def test_write_unknown_extension(tmp_path):
     with pytest.raises(InputError, match=r"cannot write EBSD format '.osc'; writable: .ang, .ctf, "
                                          r".cpr, .crc"):
         write_ebsd(tmp_path / "m.osc", m)
+
+
+def test_formats_are_one_registry_with_writer_capability(tmp_path):
+    from microseg._registry import Registry
+    from microseg.io.ebsd import FORMAT_NAMES, read_ang, write_ang
+
+    assert isinstance(EBSD_READERS, Registry)
+    assert EBSD_READERS.describe(".ang") == {
+        "name": ".ang", "description": "EDAX/TSL text", "capabilities": {"writer": write_ang},
+        "options": {"phase_names": None}, "required": []}
+    assert EBSD_READERS.available(writer=None) == [".h5oina", ".h5"]
+    assert tuple(EBSD_WRITERS) == (".ang", ".ctf", ".cpr", ".crc")
+    assert FORMAT_NAMES[".h5oina"] == "Oxford AZtec HDF5" and EBSD_READERS.get(".ANG") is read_ang
+    m = EBSDMap(np.tile([1.0, 0, 0, 0], (2, 3, 1)), np.ones((2, 3), np.int32),
+                {1: Phase(1, "Nickel", "m-3m")}, 0.5)
+    write_ebsd(tmp_path / "scan.ang", m)
+    (tmp_path / "scan.ang").rename(tmp_path / "SCAN.ANG")
+    assert read_ebsd(tmp_path / "SCAN.ANG", phase_names=["Ni"]).phases[1].name == "Ni"

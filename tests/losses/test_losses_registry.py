@@ -144,3 +144,17 @@ def test_multichannel_is_mean_over_channels_of_single_channel_losses(name):
     both = float(loss(x2, y2))
     parts = (float(loss(x2[:, :1], y2[:, :1])) + float(loss(x2[:, 1:], y2[:, 1:]))) / 2
     assert both == pytest.approx(parts, rel=1e-5)
+
+
+def test_registry_records_and_capability_filter():
+    assert losses.available(family="pixel") == ["bce", "dice", "bce_dice"]
+    assert losses.available(family="topology") == ["topo", "topodice", "bce_topo"]
+    assert losses.available(family="skeleton") == ["cldice", "skeleton_recall"]
+    record = losses.LOSSES.describe("BCE_Topo")
+    assert record["name"] == "bce_topo" and record["capabilities"] == {"family": "topology"}
+    assert record["options"]["topo_lambda"] == 0.04 and record["options"]["pos_weight"] == 1.0
+    assert record["description"] == "weighted BCE + λ·Topo (001, λ = 0.04)"
+    classes = {type(losses.build(n)).__name__: n for n in ALL}
+    assert losses.LOSSES.exports() == classes and set(classes) <= set(losses.__all__)
+    with pytest.raises(InputError, match="unknown capability of loss 'familly'"):
+        losses.available(familly="pixel")

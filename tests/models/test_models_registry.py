@@ -14,8 +14,10 @@ torch = pytest.importorskip("torch")
 from torch.nn.modules.batchnorm import _BatchNorm  # noqa: E402
 
 from microseg._util import InputError  # noqa: E402
+from microseg import models  # noqa: E402
 from microseg.models import (  # noqa: E402
-    available, build, describe, final_output, load_model, model_summary, parameter_count, save_model,
+    MODELS, available, build, describe, encoders, final_output, load_model, model_summary, parameter_count,
+    save_model,
 )
 
 
@@ -191,6 +193,32 @@ def test_describe_and_summary():
     by_name = {r["name"]: r for r in rows}
     assert 30_000_000 < by_name["deepcrack"]["params_default"] < 32_000_000  # 30.9 M (seed 001)
     assert by_name["hed"]["side_outputs"] and not by_name["unet"]["side_outputs"]
+    assert [r["name"] for r in rows if r["takes_encoder_weights"]] == ["unet", "unetpp"]
+
+
+@pytest.mark.parametrize("name", available())
+def test_registry_key_and_capabilities_match_the_class(name):
+    cls = MODELS.get(name)
+    assert cls.arch == name and getattr(models, cls.__name__) is cls and cls.__name__ in models.__all__
+    with torch.device("meta"):
+        model = build(name, **SMALL[name])  # unetpp: with deep_supervision
+    caps = MODELS.capabilities(name)
+    assert caps["side_outputs"] == model.side_outputs == (name in N_OUTPUTS)
+    assert caps["takes_encoder_weights"] == isinstance(getattr(model, "encoder", None), torch.nn.Module)
+    assert (caps["encoders"] is not None) == ("encoder" in MODELS.describe(name)["options"])
+    assert ("resnet18" in encoders(name)) == (caps["encoders"] == "smp")
+
+
+def test_capability_filters():
+    assert available(takes_encoder_weights=True) == ["unet", "unetpp"]
+    assert available(side_outputs=True) == ["unetpp", "hed", "rcf", "deepcrack"]
+    assert available(encoders="smp") == ["unet", "unetpp"]
+    record = MODELS.describe("unetpp")
+    assert record["options"]["encoder"] == "resnet34" and record["options"]["deep_supervision"] is False
+    with pytest.raises(InputError, match="unknown capability of model architecture 'side_output'.*"
+                                         "did you mean 'side_outputs'"):
+        available(side_output=True)
+    assert isinstance(build("UNet_Plain", base_channels=2, depth=1), models.PlainUNet)  # any case
 
 
 def test_parameter_count():

@@ -22,21 +22,19 @@ warning that points to it.
 """
 from __future__ import annotations
 
-import inspect
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from microseg._util import look_up_option
-from microseg.classic._ridge import gradient, ridge
+from microseg._registry import Registry
+from microseg.classic._ridge import FILTERS, GRADIENT_FILTERS, gradient, ridge
 from microseg.classic._threshold import Segmenter, otsu, sauvola, to_gray_float
 from microseg.classic._tune import METRICS, TuneResult, default_grid, tune
 
-__all__ = ["ClassicSegmenter", "Segmenter", "available", "build", "gradient", "otsu", "ridge",
-           "sauvola", "to_gray_float", "tune", "TuneResult", "default_grid", "METRICS",
+__all__ = ["ClassicSegmenter", "Segmenter", "METHODS", "available", "build", "describe", "gradient",
+           "otsu", "ridge", "sauvola", "to_gray_float", "tune", "TuneResult", "default_grid", "METRICS",
            "DEGENERATE_FRACTION"]
 
 logger = logging.getLogger(__name__)
@@ -45,22 +43,31 @@ logger = logging.getLogger(__name__)
 #: degenerate: the method's parameters do not suit the image (``predict`` logs a hint).
 DEGENERATE_FRACTION = 0.001
 
-#: What to try, per method, when the mask is degenerate.
-_HINTS = {
-    "sauvola": "a smaller k (0.01-0.05 for low-contrast phases; k <= 0 for bright targets) or "
-               "the other polarity",
-    "otsu": "the other polarity or an offset",
-    "ridge": "other sigmas or low/high quantiles",
-    "gradient": "other sigmas or low/high quantiles",
-}
+#: Registry: name -> function ``f(image, **options) -> prob``; a new method is one function
+#: plus one ``METHODS.register`` call here. Capabilities: ``detects`` (``"regions"`` for the
+#: thresholds, ``"boundaries"`` for the boundary detectors), ``grid`` (the default search
+#: space of :func:`tune`: the product of the lists, the method's own default first in each,
+#: so ties keep it), ``hint`` (what to try when the mask is degenerate) and ``filters`` (for
+#: a boundary detector whose mask is the hysteresis mask of a filter response: the filters
+#: it takes; :func:`tune` then runs each filter once per image and scale).
+METHODS = Registry("classical method", sort=True, option_label="option of {name}",
+                   capabilities={"detects": "regions", "grid": None, "hint": "other parameters",
+                                 "filters": None})
 
-#: Name -> function ``f(image, **options) -> prob``; a new method is one entry here.
-_METHODS: dict[str, Callable[..., np.ndarray]] = {
-    "otsu": otsu,
-    "sauvola": sauvola,
-    "ridge": ridge,
-    "gradient": gradient,
-}
+METHODS.register("otsu", otsu, hint="the other polarity or an offset", grid={
+    "polarity": ["dark", "bright"], "sigma": [None, 1.0, 2.0],
+    "offset": [0.0, -0.1, 0.1, -0.2, 0.2, -0.3, 0.3, -0.5, 0.5, -0.75, 0.75]})
+METHODS.register("sauvola", sauvola, hint="a smaller k (0.01-0.05 for low-contrast phases; k <= 0 for bright "
+                 "targets) or the other polarity", grid={
+    "polarity": ["dark", "bright"], "window_size": [25, 15, 51, 101, 151, 251],
+    "k": [0.2, 0.1, 0.05, 0.02, 0.01, 0.0, -0.01, -0.02, -0.05, -0.1, -0.2]})
+METHODS.register("ridge", ridge, detects="boundaries", filters=FILTERS, hint="other sigmas or low/high quantiles",
+                 grid={"sigmas": [(1.5,), (1.0,), (2.0,), (3.0,), (1.0, 2.0, 3.0)],
+                       "low": [None, 0.7, 0.8, 0.9, 0.95], "high": [None, 0.85, 0.9, 0.95, 0.98]})
+METHODS.register("gradient", gradient, detects="boundaries", filters=GRADIENT_FILTERS,
+                 hint="other sigmas or low/high quantiles",
+                 grid={"sigmas": [(1.0,), (0.5,), (1.5,), (2.0,), (3.0,)],
+                       "low": [None, 0.7, 0.8, 0.9, 0.95], "high": [None, 0.85, 0.9, 0.95, 0.98]})
 
 
 @dataclass(frozen=True)
@@ -78,14 +85,14 @@ class ClassicSegmenter:
         A mask (``prob >= 0.5``) with under 0.1 % or over 99.9 % positive pixels logs a
         warning, once per segmenter, suggesting :func:`tune` and what to change.
         """
-        prob = _METHODS[self.method](image, **self.options)
+        prob = METHODS.get(self.method)(image, **self.options)
         fraction = float(np.count_nonzero(prob >= 0.5)) / max(prob.size, 1)
         if not self._hinted and not DEGENERATE_FRACTION <= fraction <= 1 - DEGENERATE_FRACTION:
             self._hinted.append(fraction)
             logger.warning("%s %s: %.3g %% of the pixels are positive, a degenerate mask; tune the "
                            "parameters on labelled images (microseg.classic.tune, microseg segment "
                            "--tune LABELLED_DIR) or try %s", self.method, self.options or "(defaults)",
-                           100 * fraction, _HINTS[self.method])
+                           100 * fraction, METHODS.capabilities(self.method)["hint"])
         return prob
 
     def describe(self) -> dict[str, Any]:
@@ -93,9 +100,26 @@ class ClassicSegmenter:
         return {"method": self.method, **self.options}
 
 
-def available() -> list[str]:
-    """Names of the classical methods, for ``build``."""
-    return sorted(_METHODS)
+def available(**capabilities: Any) -> list[str]:
+    """Names of the classical methods, sorted, for ``build`` (``detects=`` filters).
+
+    Examples
+    --------
+    >>> available(detects="boundaries")
+    ['gradient', 'ridge']
+    """
+    return METHODS.available(**capabilities)
+
+
+def describe(name: str) -> dict[str, Any]:
+    """The method ``name``: description, capabilities, options with their defaults.
+
+    Examples
+    --------
+    >>> describe("otsu")["options"]
+    {'polarity': 'dark', 'sigma': None, 'offset': 0.0, 'softness': 0.1}
+    """
+    return METHODS.describe(name)
 
 
 def build(name: str, **options: Any) -> ClassicSegmenter:
@@ -104,9 +128,5 @@ def build(name: str, **options: Any) -> ClassicSegmenter:
     Unknown names and options raise an error that lists the valid ones and suggests the
     nearest.
     """
-    name = look_up_option(name, available(), what="classical method")
-    params = inspect.signature(_METHODS[name]).parameters
-    valid = [p for p in params if params[p].kind is inspect.Parameter.KEYWORD_ONLY]
-    for key in options:
-        look_up_option(key, valid, what=f"option of {name}")
-    return ClassicSegmenter(name, dict(options))
+    name = METHODS.key(name)
+    return ClassicSegmenter(name, METHODS.check_options(name, options))

@@ -29,20 +29,6 @@ __all__ = ["TuneResult", "tune", "default_grid", "METRICS"]
 #: ``tolerance`` px (for the boundary detectors ``ridge`` and ``gradient``).
 METRICS = ("iou", "f1", "bf_f1")
 
-#: The default search space of each method (product of the lists; the method's own
-#: default first in each, so ties keep it).
-_GRIDS: dict[str, dict[str, list]] = {
-    "otsu": {"polarity": ["dark", "bright"], "sigma": [None, 1.0, 2.0],
-             "offset": [0.0, -0.1, 0.1, -0.2, 0.2, -0.3, 0.3, -0.5, 0.5, -0.75, 0.75]},
-    "sauvola": {"polarity": ["dark", "bright"], "window_size": [25, 15, 51, 101, 151, 251],
-                "k": [0.2, 0.1, 0.05, 0.02, 0.01, 0.0, -0.01, -0.02, -0.05, -0.1, -0.2]},
-    "ridge": {"sigmas": [(1.5,), (1.0,), (2.0,), (3.0,), (1.0, 2.0, 3.0)],
-              "low": [None, 0.7, 0.8, 0.9, 0.95], "high": [None, 0.85, 0.9, 0.95, 0.98]},
-    "gradient": {"sigmas": [(1.0,), (0.5,), (1.5,), (2.0,), (3.0,)],
-                 "low": [None, 0.7, 0.8, 0.9, 0.95], "high": [None, 0.85, 0.9, 0.95, 0.98]},
-}
-
-
 @dataclass(frozen=True)
 class TuneResult:
     """The outcome of :func:`tune`.
@@ -84,10 +70,7 @@ def default_grid(method: str) -> dict[str, list]:
     >>> sorted(default_grid("sauvola"))
     ['k', 'polarity', 'window_size']
     """
-    from microseg.classic import available
-
-    method = look_up_option(method, available(), what="classical method")
-    return {k: list(v) for k, v in _GRIDS[method].items()}
+    return {k: list(v) for k, v in _grid(method).items()}
 
 
 def tune(method: str, images: Any, masks: Any, *, metric: str = "iou",
@@ -98,7 +81,8 @@ def tune(method: str, images: Any, masks: Any, *, metric: str = "iou",
     Parameters
     ----------
     method : str
-        ``"otsu"``, ``"sauvola"``, ``"ridge"`` or ``"gradient"``.
+        A key of :func:`microseg.classic.available` (``"otsu"``, ``"sauvola"``, ``"ridge"``,
+        ``"gradient"``).
     images : ndarray or sequence of ndarray
         One ``(Y, X)`` / ``(Y, X, 3)`` image, or several (a list, or an ``(N, Y, X)``
         array); any numeric dtype.
@@ -135,15 +119,15 @@ def tune(method: str, images: Any, masks: Any, *, metric: str = "iou",
     >>> result.params["k"], round(result.score, 2), [round(r["score"], 2) for r in result.table]
     (0.02, 1.0, [0.0, 1.0])
     """
-    from microseg.classic import _METHODS, available
+    from microseg.classic import METHODS
 
-    method = look_up_option(method, available(), what="classical method")
+    method = METHODS.key(method)
     metric = look_up_option(metric, METRICS, what="metric")
     pairs = _pairs(images, masks)
     space, fixed = _search_space(method, grid, options)
     keys = list(space)
     points = [dict(zip(keys, values)) for values in itertools.product(*space.values())]
-    predict = _mask_function(method, _METHODS[method])
+    predict = _mask_function(method, METHODS.get(method))
     table = []
     for point in _progress(points, enabled=progress, desc=f"tune {method}", log=logger):
         params = {**fixed, **point}
@@ -195,25 +179,28 @@ def _pairs(images: Any, masks: Any) -> list[tuple[np.ndarray, np.ndarray]]:
     return out
 
 
+def _grid(method: str) -> dict[str, list]:
+    """The default search space of ``method`` (its registry capability ``grid``)."""
+    from microseg.classic import METHODS
+
+    grid = METHODS.capabilities(method)["grid"]
+    if not grid:
+        raise InputError(f"method {METHODS.key(method)!r} has no default grid; give grid=")
+    return grid
+
+
 def _search_space(method: str, grid: Mapping | None, options: Mapping | None) -> tuple[dict, dict]:
-    import inspect
+    from microseg.classic import METHODS
 
-    from microseg.classic import _METHODS
-
-    params = inspect.signature(_METHODS[method]).parameters
-    valid = [p for p in params if params[p].kind is inspect.Parameter.KEYWORD_ONLY]
-    space = {k: list(v) for k, v in _GRIDS[method].items()} if grid is None else {}
+    space = {k: list(v) for k, v in _grid(method).items()} if grid is None else {}
     if grid is not None:
         if not isinstance(grid, Mapping) or not grid:
             raise InputError(f"grid: expected a mapping of option name to values, got {grid!r}")
-        for key, values in grid.items():
-            look_up_option(key, valid, what=f"option of {method}")
+        for key, values in METHODS.check_options(method, grid).items():
             if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not len(values):
                 raise InputError(f"grid[{key!r}]: expected a non-empty list of values, got {values!r}")
             space[key] = list(values)
-    fixed = dict(options or {})
-    for key in fixed:
-        look_up_option(key, valid, what=f"option of {method}")
+    fixed = METHODS.check_options(method, options or {})
     if grid is None:  # fixed options take their key out of the default grid
         space = {k: v for k, v in space.items() if k not in fixed}
     both = sorted(set(fixed) & set(space))
@@ -230,7 +217,10 @@ def _mask_function(method: str, function: Callable) -> Callable[[int, np.ndarray
     is the hysteresis mask of the response), so a grid of thresholds costs one filter
     run per image and scale.
     """
-    if method not in ("ridge", "gradient"):
+    from microseg.classic import METHODS
+
+    choices = METHODS.capabilities(method)["filters"]
+    if not choices:
         return lambda index, image, params: function(image, **params) >= 0.5
     import inspect
 
@@ -242,7 +232,6 @@ def _mask_function(method: str, function: Callable) -> Callable[[int, np.ndarray
 
     def boundary_mask(index: int, image: np.ndarray, params: dict) -> np.ndarray:
         p = {"polarity": "dark", **defaults, **params}
-        choices = _ridge.FILTERS if method == "ridge" else _ridge.GRADIENT_FILTERS
         name = look_up_option(p["filter"], choices, what="filter")
         polarity = look_up_option(p["polarity"], _ridge.RIDGE_POLARITIES, what="polarity")
         scales, low, high, _ = _ridge._check_boundary_options(p["sigmas"], p["low"], p["high"],

@@ -1,61 +1,97 @@
-"""The one name → class table of architectures, and ``build`` / ``available`` / ``describe``."""
+"""The registry of architectures, and ``build`` / ``available`` / ``describe`` / ``model_summary``.
+
+A new architecture is one module (a :class:`~microseg.models.SegmentationModel` subclass
+whose ``arch`` is its key) plus one ``MODELS.register`` line below. Entries are lazy, so
+``available()`` and the capabilities need no torch; building a model imports it.
+
+Capabilities of an architecture:
+
+- ``side_outputs``: it can return side outputs in training mode (HED, RCF, DeepCrack
+  always; UNet++ with ``deep_supervision=True``);
+- ``takes_encoder_weights``: pretrained encoder weights load into it
+  (:func:`microseg.models.load_encoder_weights`);
+- ``encoders``: the family of encoders its ``encoder`` option names (``"smp"``: any
+  encoder of segmentation_models_pytorch, see :func:`microseg.models.encoders`), or
+  ``None`` for an architecture without an encoder option.
+"""
 from __future__ import annotations
 
-import inspect
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+from microseg._registry import Registry
+from microseg._util import InputError
 
-from microseg._util import InputError, look_up_option
-from microseg.models._base import SegmentationModel, parameter_count
-from microseg.models.deepcrack import DeepCrack
-from microseg.models.defectsegnet import DefectSegNet
-from microseg.models.edges import HED, RCF
-from microseg.models.fcn import FCN8s, FCN16s, FCN32s
-from microseg.models.plain_unet import PlainUNet
-from microseg.models.smp_models import UNet, UNetPlusPlus
+if TYPE_CHECKING:  # pragma: no cover
+    from microseg.models._base import SegmentationModel
 
-__all__ = ["MODELS", "available", "build", "describe", "model_summary"]
+__all__ = ["MODELS", "available", "build", "describe", "encoders", "model_summary"]
 
-#: Registry: architecture key → class. A new architecture is one module plus one line here.
-MODELS: dict[str, type[SegmentationModel]] = {
-    "unet": UNet,
-    "unetpp": UNetPlusPlus,
-    "fcn32s": FCN32s,
-    "fcn16s": FCN16s,
-    "fcn8s": FCN8s,
-    "hed": HED,
-    "rcf": RCF,
-    "deepcrack": DeepCrack,
-    "defectsegnet": DefectSegNet,
-    "unet_plain": PlainUNet,
-}
+#: Registry: architecture key → class (imported when first built).
+MODELS = Registry("model architecture", option_label="option of model {name!r}",
+                  capabilities={"side_outputs": False, "takes_encoder_weights": False,
+                                "encoders": None})
+
+MODELS.register("unet", "microseg.models.smp_models:UNet", takes_encoder_weights=True, encoders="smp")
+MODELS.register("unetpp", "microseg.models.smp_models:UNetPlusPlus", side_outputs=True,
+                takes_encoder_weights=True, encoders="smp")
+MODELS.register("fcn32s", "microseg.models.fcn:FCN32s")
+MODELS.register("fcn16s", "microseg.models.fcn:FCN16s")
+MODELS.register("fcn8s", "microseg.models.fcn:FCN8s")
+MODELS.register("hed", "microseg.models.edges:HED", side_outputs=True)
+MODELS.register("rcf", "microseg.models.edges:RCF", side_outputs=True)
+MODELS.register("deepcrack", "microseg.models.deepcrack:DeepCrack", side_outputs=True)
+MODELS.register("defectsegnet", "microseg.models.defectsegnet:DefectSegNet")
+MODELS.register("unet_plain", "microseg.models.plain_unet:PlainUNet")
 
 
-def available() -> list[str]:
-    """Return the registry keys of all architectures, in registry order.
+def available(**capabilities: Any) -> list[str]:
+    """Return the keys of the architectures, in registry order.
+
+    Parameters
+    ----------
+    **capabilities
+        Keep only architectures with these capability values (``side_outputs``,
+        ``takes_encoder_weights``, ``encoders``).
 
     Examples
     --------
     >>> "unetpp" in available()
     True
+    >>> available(takes_encoder_weights=True)
+    ['unet', 'unetpp']
     """
-    return list(MODELS)
-
-
-def _lookup(name: str) -> type[SegmentationModel]:
-    return MODELS[look_up_option(name, available(), what="model architecture")]
+    return MODELS.available(**capabilities)
 
 
 def describe(name: str) -> str:
     """Return a one-line description of the architecture ``name``.
+
+    ``MODELS.describe(name)`` gives the whole record (capabilities, options and defaults).
 
     Examples
     --------
     >>> describe("fcn8s")
     'FCN-8s (Long et al. 2015): VGG16 with pool4 and pool3 score skips'
     """
-    return _lookup(name).description
+    return MODELS.describe(name)["description"]
+
+
+def encoders(name: str) -> list[str]:
+    """The encoder names the ``encoder`` option of architecture ``name`` accepts ([] if none).
+
+    Examples
+    --------
+    >>> "resnet18" in encoders("unet"), encoders("hed")
+    (True, [])
+    """
+    family = MODELS.capabilities(name)["encoders"]
+    if family is None:
+        return []
+    if family == "smp":
+        from microseg.models.smp_models import _encoder_names
+
+        return _encoder_names()
+    raise InputError(f"architecture {name!r}: unknown encoder family {family!r}")  # pragma: no cover
 
 
 def build(name: str, *, in_channels: int = 1, classes: int = 1, **options: Any) -> SegmentationModel:
@@ -64,15 +100,16 @@ def build(name: str, *, in_channels: int = 1, classes: int = 1, **options: Any) 
     Parameters
     ----------
     name : str
-        A key of :func:`available` (``"unet"``, ``"unetpp"``, ``"fcn8s"``, ``"hed"``, ...).
+        A key of :func:`available` (``"unet"``, ``"unetpp"``, ``"fcn8s"``, ``"hed"``, ...),
+        case-insensitive.
     in_channels : int
         Channels of the input images ``(N, C, H, W)``.
     classes : int
         Channels of the output logits ``(N, classes, H, W)``.
     **options
         Architecture options (``encoder``, ``width``, ``deep_supervision``, ...); see
-        the class of each architecture. An unknown option raises an error that lists
-        the valid ones.
+        the class of each architecture or ``MODELS.describe(name)``. An unknown option
+        raises an error that lists the valid ones.
 
     Returns
     -------
@@ -84,18 +121,13 @@ def build(name: str, *, in_channels: int = 1, classes: int = 1, **options: Any) 
     >>> model.arch, model.classes, model.config["width"]
     ('defectsegnet', 2, 1.0)
     """
-    cls = _lookup(name)
-    params = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self",)]
-    for key in options:
-        if key not in params:
-            look_up_option(key, [p for p in params if p not in ("in_channels", "classes")],
-                           what=f"option of model {cls.arch!r}")
+    name = MODELS.key(name)
     try:
-        return cls(in_channels=in_channels, classes=classes, **options)
+        return MODELS.build(name, in_channels=in_channels, classes=classes, **options)
     except InputError:
         raise
     except (TypeError, ValueError) as exc:
-        raise InputError(f"model {cls.arch!r}: {exc}") from exc
+        raise InputError(f"model {name!r}: {exc}") from exc
 
 
 def model_summary() -> list[dict[str, Any]]:
@@ -107,17 +139,23 @@ def model_summary() -> list[dict[str, Any]]:
     -------
     list of dict
         Keys ``name``, ``class``, ``params_default`` (int, ``in_channels=1``,
-        ``classes=1``), ``side_outputs`` (bool, default options) and ``description``.
+        ``classes=1``), ``side_outputs`` (bool, default options), ``takes_encoder_weights``
+        (bool) and ``description``.
     """
+    import torch
+
+    from microseg.models._base import parameter_count
+
     rows = []
-    for name, cls in MODELS.items():
+    for name in available():
         with torch.device("meta"):
             model = build(name)
         rows.append({
             "name": name,
-            "class": cls.__name__,
+            "class": type(model).__name__,
             "params_default": parameter_count(model),
             "side_outputs": bool(model.side_outputs),
-            "description": cls.description,
+            "takes_encoder_weights": bool(MODELS.capabilities(name)["takes_encoder_weights"]),
+            "description": describe(name),
         })
     return rows

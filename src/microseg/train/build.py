@@ -11,7 +11,6 @@
 """
 from __future__ import annotations
 
-import inspect
 import logging
 from typing import Any
 
@@ -167,27 +166,20 @@ def build_training_data(config: Config, *, samples: list | None = None) -> tuple
 
 
 def _model_options(config: Config) -> dict[str, Any]:
+    """``config.model.options`` plus ``model.encoder`` for an architecture that has encoders."""
     from microseg import models
 
     m = config.model
     options = dict(m.options)
-    if m.encoder is not None:
-        options.setdefault("encoder", m.encoder)
-    accepted = _accepted_options(models, m.arch)
-    if accepted is not None and "encoder" in options and "encoder" not in accepted:
-        if "encoder" not in m.options:
-            options.pop("encoder")  # the default encoder of the section; this arch has none
+    if m.encoder is not None and "encoder" not in options and _has_encoders(models, m.arch):
+        options["encoder"] = m.encoder  # the section's default encoder goes only where it applies
     return options
 
 
-def _accepted_options(models: Any, arch: str) -> set[str] | None:
-    cls = getattr(models, "MODELS", {}).get(str(arch).lower())
-    if cls is None:  # unknown arch: build() reports it
-        return None
-    params = inspect.signature(cls.__init__).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return None
-    return set(params)
+def _has_encoders(models: Any, arch: str) -> bool:
+    if arch not in models.MODELS:  # unknown arch: build() reports it
+        return True
+    return models.MODELS.capabilities(arch)["encoders"] is not None
 
 
 def build_model(config: Config, *, init_from: Any = None):
@@ -236,8 +228,9 @@ def _plain(value: Any) -> Any:
 def _load_weights(model: Any, path: str) -> None:
     """Start ``model`` from local weights, never a pickle that runs code.
 
-    A microseg model folder (or its ``model.safetensors``) loads the whole network. For
-    U-Net/UNet++ any other file is an encoder checkpoint — ImageNet or MicroNet, ``.pth`` or
+    A microseg model folder (or its ``model.safetensors``) loads the whole network. For an
+    architecture of ``models.available(takes_encoder_weights=True)`` (U-Net, UNet++) any
+    other file is an encoder checkpoint — ImageNet or MicroNet, ``.pth`` or
     ``.safetensors``, in the layouts :func:`microseg.models.load_encoder_weights` accepts.
     """
     from pathlib import Path
@@ -254,7 +247,7 @@ def _load_weights(model: Any, path: str) -> None:
         missing, unexpected = model.load_state_dict(load_file(str(p)), strict=False)
         logger.info("loaded %s (%d missing, %d unexpected keys)", p, len(missing), len(unexpected))
         return
-    if getattr(model, "arch", None) in ("unet", "unetpp"):
+    if getattr(model, "arch", None) in models.available(takes_encoder_weights=True):
         report = models.load_encoder_weights(model, p)
         logger.info("encoder weights from %s: %s", p, report)
         return
@@ -270,20 +263,12 @@ def build_loss(loss: LossConfig):
     from microseg import losses
 
     options = dict(loss.options)
-    cls = getattr(losses, _loss_class(losses, loss.name))
-    params = inspect.signature(cls).parameters
+    params = losses.LOSSES.options(loss.name)
     for key in ("pos_weight", "topo_lambda"):
         value = getattr(loss, key)
         if value is not None and key in params and key not in options:
             options[key] = value
     return losses.build(loss.name, **options)
-
-
-def _loss_class(losses: Any, name: str) -> str:
-    from microseg._util import look_up_option
-
-    name = look_up_option(name, losses.available(), what="loss")
-    return losses._REGISTRY[name][1]
 
 
 def model_metadata(config: Config) -> dict[str, Any]:

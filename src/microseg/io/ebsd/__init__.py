@@ -13,6 +13,10 @@ extension       format                          read         write
 Other formats are not read; :data:`CONVERTERS` says how to get one of the above, and
 :func:`read_ebsd` says it for an extension it does not read.
 
+The formats are one :class:`~microseg._registry.Registry` keyed by extension,
+:data:`EBSD_READERS` (description: what the format is; capability ``writer``: the writer
+of the format, or None); a new format is one module plus one ``register`` line.
+
 Every reader returns an :class:`~microseg.io.EBSDMap` whose rotations are exactly
 ``orix.quaternion.Rotation.from_euler`` of the file's Bunge angles (identity where not
 indexed) and raises :class:`~microseg._util.FileFormatError` naming the file (and, for text
@@ -23,6 +27,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from microseg._registry import Registry
 from microseg._util import FileFormatError
 from microseg.io._ebsd import EBSDMap
 from microseg.io.ebsd.ang import read_ang, write_ang
@@ -35,15 +40,20 @@ __all__ = ["read_ebsd", "write_ebsd", "read_ang", "write_ang", "read_ctf", "writ
            "read_cpr", "write_cpr", "read_h5oina", "read_edax_h5", "EBSD_READERS",
            "EBSD_WRITERS", "CONVERTERS"]
 
-#: Extension -> reader.
-EBSD_READERS = {".ang": read_ang, ".ctf": read_ctf, ".cpr": read_cpr, ".crc": read_cpr,
-                ".h5oina": read_h5oina, ".h5": read_edax_h5}
-#: Extension -> writer.
-EBSD_WRITERS = {".ang": write_ang, ".ctf": write_ctf, ".cpr": write_cpr, ".crc": write_cpr}
-#: What each extension read holds, for messages.
-FORMAT_NAMES = {".ang": "EDAX/TSL text", ".ctf": "Oxford text", ".cpr": "Oxford Channel 5",
-                ".crc": "Oxford Channel 5", ".h5oina": "Oxford AZtec HDF5",
-                ".h5": "EDAX OIM HDF5"}
+#: Extension -> reader ``f(path, *, phase_names=None) -> EBSDMap``, in the order of messages.
+EBSD_READERS = Registry("EBSD format", capabilities={"writer": None})
+EBSD_READERS.register(".ang", read_ang, description="EDAX/TSL text", writer=write_ang)
+EBSD_READERS.register(".ctf", read_ctf, description="Oxford text", writer=write_ctf)
+EBSD_READERS.register(".cpr", read_cpr, description="Oxford Channel 5", writer=write_cpr)
+EBSD_READERS.register(".crc", read_cpr, description="Oxford Channel 5", writer=write_cpr)
+EBSD_READERS.register(".h5oina", read_h5oina, description="Oxford AZtec HDF5")
+EBSD_READERS.register(".h5", read_edax_h5, description="EDAX OIM HDF5")
+
+#: Extension -> writer ``f(path, ebsd_map, *, force=False) -> Path`` (from the registry).
+EBSD_WRITERS = {ext: EBSD_READERS.capabilities(ext)["writer"] for ext in EBSD_READERS
+                if EBSD_READERS.capabilities(ext)["writer"] is not None}
+#: What each extension read holds, for messages (from the registry).
+FORMAT_NAMES = {ext: EBSD_READERS.describe(ext)["description"] for ext in EBSD_READERS}
 #: Extensions of EBSD formats microseg does not read -> (what it is, how to get a format
 #: microseg reads).
 _ORIX_TO_ANG = "load it with orix (orix.io.load) or kikuchipy and save the map as .ang " \
@@ -111,7 +121,7 @@ def read_ebsd(path: str | os.PathLike, *, phase_names=None) -> EBSDMap:
     suffix = Path(path).suffix.lower()
     if suffix not in EBSD_READERS:
         raise FileFormatError(_unknown_format(path, suffix))
-    return EBSD_READERS[suffix](path, phase_names=phase_names)
+    return EBSD_READERS.build(suffix, path, phase_names=phase_names)
 
 
 def write_ebsd(path: str | os.PathLike, ebsd_map: EBSDMap, *, force: bool = False) -> Path:
