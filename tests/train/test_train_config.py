@@ -1,10 +1,12 @@
-"""Run configuration: YAML + overrides, errors with suggestions, and the seeds' lr schedules."""
+"""Run configuration: YAML + overrides, errors with suggestions, the train section and the seeds' lr
+schedules (the assembly itself: tests/test_config.py)."""
 from __future__ import annotations
 
 import pytest
 
 from microseg._util import InputError
-from microseg.train.config import Config, TrainConfig, dump_config, load_config, write_config
+from microseg.config import Config, dump_config, load_config, write_config
+from microseg.train.config import TrainConfig
 from microseg.train.schedule import Schedule, lr_sequence, make_schedule, step_lr
 
 
@@ -144,3 +146,19 @@ def test_data_keys_reach_the_loader(tmp_path):
                                        "data.image_suffix=_sem", "data.mask_suffix=_th"])
     (s,) = load_training_samples(cfg.data)
     assert s.name == "x_sem" and s.mask.sum() == 16 and s.mask[6:].all()
+
+
+@pytest.mark.parametrize("changes, match", [
+    ({"device": "gpu"}, "unknown train.device 'gpu'"),
+    ({"precision": "fp8"}, "unknown train.precision 'fp8'"),
+    ({"monitor": "bf_f2"}, "unknown train.monitor 'bf_f2'.*did you mean 'bf_f1'"),
+    ({"batch": 0}, "train.batch must be >= 1"),
+    ({"gamma": 1.5}, r"train.gamma must be in \(0, 1\]"),
+    ({"early_stop": -1}, "train.early_stop >= 0"),
+])
+def test_train_section_checks_its_values(changes, match):
+    TrainConfig().check()
+    with pytest.raises(InputError, match=match):
+        TrainConfig(**changes).check()
+    with pytest.raises(InputError, match=match):  # the same check when read from a config
+        load_config(None, overrides=[f"train.{k}={v}" for k, v in changes.items()])

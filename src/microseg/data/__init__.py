@@ -15,6 +15,7 @@ Everything but :class:`PatchDataset` and :func:`make_loader` is pure numpy; impo
 """
 from __future__ import annotations
 
+from microseg.data.config import DataConfig
 from microseg.data.augment import (
     AUGMENT_OPS, augment, dihedral, dihedral_copies, pad_to_size, random_crop, random_crop_slices,
 )
@@ -36,7 +37,7 @@ _TORCH_NAMES = ("PatchDataset", "make_loader", "EpochShuffleSampler")
 
 __all__ = [
     "AUGMENT_OPS", "NORMALIZE_MODES", "POSITIVE_OPTIONS",
-    "Chip", "Fold", "Region", "Sample", "Split", "SplitSummary",
+    "Chip", "DataConfig", "Fold", "Region", "Sample", "Split", "SplitSummary",
     "apply_preprocessing", "augment", "binary_mask", "bounding_slices", "check_positive", "chip_grid",
     "chip_regions", "column_folds", "column_letters", "dihedral", "drop_uncovered", "dihedral_copies",
     "find_pairs", "load_image_mask_folders", "load_pair_folder", "load_pair_list", "load_samples",

@@ -9,6 +9,7 @@ from microseg.grains.analysis import GrainAnalysis, analyse_grains, check_bounda
 from microseg.grains.astm import (FieldStatistics, GrainSizeNumber, InterceptGrainSize, LineCount, centre_lines,
                                   count_intersections, field_statistics, g_from_intercept, g_from_n_a,
                                   grain_size_intercept, grain_size_planimetric)
+from microseg.grains.config import GrainsConfig
 from microseg.grains.distributions import FittedDistribution, fit_distribution, jensen_shannon_distance
 from microseg.grains.label import CLOSE_GAPS, border_labels, fill_unlabelled, label_grains
 from microseg.grains.measure import grain_summary, measure_grains, read_grain_table, write_grain_table
@@ -16,7 +17,7 @@ from microseg.grains.volume import (connected_components_3d, percolates, phase_f
                                     phase_fraction_summary)
 
 __all__ = [
-    "CLOSE_GAPS", "FieldStatistics", "FittedDistribution", "GrainAnalysis", "GrainSizeNumber",
+    "CLOSE_GAPS", "FieldStatistics", "FittedDistribution", "GrainAnalysis", "GrainsConfig", "GrainSizeNumber",
     "InterceptGrainSize", "LineCount", "analyse_grains", "border_labels", "centre_lines", "check_boundary_map",
     "connected_components_3d", "count_intersections", "field_statistics",
     "fill_unlabelled", "fit_distribution", "g_from_intercept", "g_from_n_a", "grain_size_intercept",

@@ -10,9 +10,10 @@ volume inference come later. Importing this package imports torch.
 """
 from __future__ import annotations
 
+from microseg.infer.config import InferConfig
 from microseg.infer.predict import (
     LoadedModel, as_image_array, load_models, predict_ensemble, predict_image, predict_probs, rescale_factor,
 )
 
-__all__ = ["LoadedModel", "load_models", "predict_image", "predict_ensemble", "predict_probs",
+__all__ = ["InferConfig", "LoadedModel", "load_models", "predict_image", "predict_ensemble", "predict_probs",
            "as_image_array", "rescale_factor"]

@@ -22,6 +22,8 @@ name                 class                       what
 ===================  ==========================  =======================================
 
 Importing this package does not import torch; :func:`build` and the class names do.
+A new loss is one module plus one ``LOSSES.register`` line below; its class is then also
+``microseg.losses.<ClassName>``. ``LOSSES.describe(name)`` gives its options and defaults.
 
 Examples
 --------
@@ -31,43 +33,45 @@ True
 >>> loss = losses.build("bce", pos_weight=9.0)
 >>> type(loss).__name__
 'WeightedBCELoss'
+>>> losses.available(family="skeleton")
+['cldice', 'skeleton_recall']
+>>> losses.LOSSES.describe("bce")["options"]
+{'pos_weight': 1.0, 'side_weights': None}
 """
 from __future__ import annotations
 
-import importlib
-import inspect
 from typing import TYPE_CHECKING, Any
 
-from microseg._util import look_up_option
+from microseg._registry import Registry
+from microseg.losses.config import LossConfig  # noqa: F401  (the loss section of a run config)
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
 
-__all__ = [
-    "build", "available", "WeightedBCELoss", "DiceLoss", "BCEDiceLoss", "TopoLoss",
-    "TopoDiceLoss", "BCETopoLoss", "CLDiceLoss", "SkeletonRecallLoss",
-]
+#: Registry: loss key -> class (imported when first built). Capability ``family``:
+#: ``"pixel"``, ``"topology"`` (persistent homology, needs cripser) or ``"skeleton"``.
+LOSSES = Registry("loss", capabilities={"family": "pixel"})
 
-_REGISTRY: dict[str, tuple[str, str]] = {
-    "bce": ("pixel", "WeightedBCELoss"),
-    "dice": ("pixel", "DiceLoss"),
-    "bce_dice": ("pixel", "BCEDiceLoss"),
-    "topo": ("topo", "TopoLoss"),
-    "topodice": ("topo", "TopoDiceLoss"),
-    "bce_topo": ("topo", "BCETopoLoss"),
-    "cldice": ("skeleton", "CLDiceLoss"),
-    "skeleton_recall": ("skeleton", "SkeletonRecallLoss"),
-}
-_CLASSES = {cls: module for module, cls in _REGISTRY.values()}
+LOSSES.register("bce", "microseg.losses.pixel:WeightedBCELoss", description="class-weighted BCE (001: ratio 9.0)")
+LOSSES.register("dice", "microseg.losses.pixel:DiceLoss", description="soft Dice on sigmoid probabilities")
+LOSSES.register("bce_dice", "microseg.losses.pixel:BCEDiceLoss", description="BCE + Dice (004)")
+LOSSES.register("topo", "microseg.losses.topo:TopoLoss", family="topology",
+                description="persistent homology (Hu et al. 2019)")
+LOSSES.register("topodice", "microseg.losses.topo:TopoDiceLoss", family="topology",
+                description="Dice + λ·Topo (000's TopoDICE)")
+LOSSES.register("bce_topo", "microseg.losses.topo:BCETopoLoss", family="topology",
+                description="weighted BCE + λ·Topo (001, λ = 0.04)")
+LOSSES.register("cldice", "microseg.losses.skeleton:CLDiceLoss", family="skeleton",
+                description="soft-clDice (+ Dice) (Shit et al. 2021)")
+LOSSES.register("skeleton_recall", "microseg.losses.skeleton:SkeletonRecallLoss", family="skeleton",
+                description="recall of the tubed target skeleton")
 
-
-def available() -> list[str]:
-    """Names accepted by :func:`build`, in registry order."""
-    return list(_REGISTRY)
+__all__ = ["LOSSES", "build", "available", *LOSSES.exports()]
 
 
-def _load(module: str, cls: str) -> type:
-    return getattr(importlib.import_module(f"{__name__}.{module}"), cls)
+def available(**capabilities: Any) -> list[str]:
+    """Names accepted by :func:`build`, in registry order (``family=`` filters)."""
+    return LOSSES.available(**capabilities)
 
 
 def build(name: str, **options: Any) -> nn.Module:
@@ -91,15 +95,11 @@ def build(name: str, **options: Any) -> nn.Module:
         For an unknown name or option; the message lists the valid ones and suggests the
         nearest.
     """
-    name = look_up_option(name, available(), what="loss")
-    cls = _load(*_REGISTRY[name])
-    valid = [p for p in inspect.signature(cls).parameters if p not in ("self",)]
-    options = {look_up_option(key, valid, what=f"option of loss {name!r}"): value
-               for key, value in options.items()}
-    return cls(**options)
+    return LOSSES.build(name, **options)
 
 
 def __getattr__(attr: str) -> type:
-    if attr in _CLASSES:
-        return _load(_CLASSES[attr], attr)
+    exports = LOSSES.exports()
+    if attr in exports:
+        return LOSSES.get(exports[attr])
     raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")

@@ -1,0 +1,58 @@
+"""The ``infer`` section of a run configuration (composed by :mod:`microseg.config`).
+
+Only keys something reads are accepted. Keys of earlier versions that nothing read
+(``tile``, ``overlap``, ``tta``, ``backend``, ``ensemble``) are refused with what to do
+instead (:data:`InferConfig.REMOVED`); tiled prediction, test-time augmentation and other
+backends bring their keys when they are wired to :mod:`microseg.infer`.
+
+Importing this module does not import torch.
+
+Examples
+--------
+>>> InferConfig().threshold, InferConfig().ensemble_threshold
+(0.5, 0.5)
+>>> InferConfig(threshold=2.0).check()
+Traceback (most recent call last):
+...
+microseg._util.InputError: infer.threshold must be in [0, 1]; got 2.0
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from microseg._util import InputError
+
+_WHOLE = "prediction runs on whole images (tiled prediction is not wired yet); delete the key"
+
+
+@dataclass(frozen=True)
+class InferConfig:
+    """Prediction thresholds.
+
+    ``threshold``: a pixel of a prediction is positive where the mean probability of the
+    models is ``>= threshold`` (``microseg predict``'s ``--threshold``; the default of both).
+    ``ensemble_threshold``: cross-validation sums the fold models' probabilities (seed 000)
+    and thresholds the *sum* at this value (:func:`microseg.train.cross_validate`).
+    """
+
+    threshold: float = 0.5
+    ensemble_threshold: float = 0.5
+
+    #: Keys that were accepted once and never read: why and what to do instead.
+    REMOVED: ClassVar[dict[str, str]] = {
+        "tile": _WHOLE,
+        "overlap": _WHOLE,
+        "tta": "test-time augmentation is not implemented; delete the key",
+        "backend": "torch is the only backend; delete the key",
+        "ensemble": "cross-validation sums its fold models (infer.ensemble_threshold applies to the sum) "
+                    "and predict averages its models (infer.threshold); delete the key",
+    }
+
+    def check(self) -> None:
+        """Raise :class:`~microseg._util.InputError` naming ``infer.<key>`` for a bad value."""
+        if not 0 <= self.threshold <= 1:
+            raise InputError(f"infer.threshold must be in [0, 1]; got {self.threshold}")
+        if not self.ensemble_threshold > 0:
+            raise InputError(f"infer.ensemble_threshold must be > 0 (it applies to the sum of the models' "
+                             f"probabilities); got {self.ensemble_threshold}")
