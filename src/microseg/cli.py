@@ -17,7 +17,6 @@ Examples
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import warnings
@@ -129,23 +128,31 @@ def build_parser() -> argparse.ArgumentParser:
              "example:\n  microseg grains boundaries.tif --pixel-size 0.05 --min-diameter 0.4 -o grains/\n\n"
              "writes grains.csv (one row per grain, px and µm columns), summary.json (n_grains,\n"
              "mean_ecd_um, fits, ASTM G), labels.tif, overlay.png and distributions.png")
+    from microseg.grains.config import GrainsConfig
+
+    grains_defaults = GrainsConfig()   # one set of defaults: the CLI, tasks.grains and configs
     p.add_argument("map", type=Path, help="boundary map (1 = boundary) or probability in [0, 1]")
     p.add_argument("--pixel-size", type=float, default=None,
                    help="µm per pixel (default: read from the file)")
-    p.add_argument("--min-diameter", type=float, default=0.0,
-                   help="smallest grain kept, as ECD in µm (in px when the pixel size is unknown)")
+    p.add_argument("--min-diameter", type=float, default=grains_defaults.min_diameter_um,
+                   help="smallest grain kept, as ECD in µm (in px when the pixel size is unknown); "
+                        "0 keeps every grain")
     p.add_argument("--keep-border", action="store_true", help="keep grains cut by the image edge")
-    p.add_argument("--close-gaps", default="merge", choices=("merge", "watershed", "hysteresis", "none"),
+    p.add_argument("--close-gaps", default=grains_defaults.close_gaps,
+                   choices=("merge", "watershed", "hysteresis", "none"),
                    help="how open boundaries become closed grains: merge (default: grains joined "
                         "through gaps are cut by a watershed and merged again where the boundary "
                         "between the pieces is weak), watershed (cuts kept only where a boundary "
-                        "stops short: binary maps with gaps), hysteresis, none. On a complete map "
-                        "every mode gives the plain labelling")
-    p.add_argument("--merge-threshold", type=float, default=None,
+                        "stops short: binary maps with gaps), hysteresis (a probability map's weak "
+                        "boundary joined to strong; on a binary map the same as none), none. On a "
+                        "complete map every mode gives the plain labelling")
+    p.add_argument("--merge-threshold", type=float, default=grains_defaults.merge_threshold,
                    help="merge: regions stay apart where their shared boundary's mean strength is at "
                         "least this (0-1, default 0.2; higher merges more)")
     p.add_argument("--threshold", type=float, default=0.5, help="probability threshold for boundaries")
-    p.add_argument("--image", type=Path, default=None, help="micrograph to draw the overlay on")
+    p.add_argument("--image", type=Path, default=None,
+                   help="micrograph of the same pixels to draw the overlay on (overlay.png shows the "
+                        "map pixel for pixel, up to 4000 px a side)")
     p.add_argument("--mask", type=Path, default=None,
                    help="image of the area to analyse (nonzero = specimen; 0 = background, holes, "
                         "fiducials, scale bar): nothing outside is measured, its edge cuts grains "
@@ -330,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warning
-            result = args.func(args)
+            args.func(args)
     except KeyboardInterrupt:
         print(f"microseg {args.command}: interrupted", file=sys.stderr)
         return 130
@@ -340,8 +347,6 @@ def main(argv: list[str] | None = None) -> int:
             msg = f"{exc.filename}: {msg}"
         print(f"microseg {args.command}: error: {msg}", file=sys.stderr)
         return 2
-    if isinstance(result, dict):
-        print(json.dumps(result, indent=2, default=str))
     return 0
 
 

@@ -35,6 +35,24 @@ def test_ebsd_command_summarises_a_synthetic_map(synthetic_ang, tmp_path, capsys
     assert (out / "grains.csv").read_text().startswith("label,")
 
 
+@pytest.mark.parametrize("ext", [".ang", ".ctf"])
+def test_a_hexagonal_phase_is_not_told_about_sigma3_twins(synthetic_ang, tmp_path, capsys, ext):
+    """Σ3 twins are a cubic CSL: the summary of a titanium (6/mmm) map names no Σ3."""
+    from microseg.io import Phase, read_ebsd
+
+    path, _ = synthetic_ang
+    titanium = tmp_path / f"titanium{ext}"
+    write_ebsd(titanium, read_ebsd(path).with_(phases={1: Phase(1, "Titanium", "6/mmm")}))
+    assert main(["ebsd", str(titanium), "--min-grain-size", "1", "-o", str(tmp_path / "ti")]) == 0
+    text = capsys.readouterr().out
+    assert "Titanium (6/mmm)" in text and "by angle: LAGB" in text
+    assert "Σ3" not in text and "sigma3" not in text
+    s = json.loads((tmp_path / "ti" / "summary.json").read_text())
+    assert s["phases"]["1"]["point_group"] == "6/mmm" and s["thresholds_deg"]["csl_classified"] == []
+    assert main(["ebsd", str(path), "--min-grain-size", "1", "-o", str(tmp_path / "ni")]) == 0
+    assert "(Σ3 counted in HAGB)" in capsys.readouterr().out        # the cubic map still says it
+
+
 def test_ebsd_command_errors_are_one_line(tmp_path, capsys):
     bad = tmp_path / "bad.ang"
     bad.write_text("# XSTEP: 1.0\n1 2 3\n")

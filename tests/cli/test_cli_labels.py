@@ -42,13 +42,18 @@ def test_labels_registers_ebsd_boundaries_onto_the_sem_image(pair_files, tmp_pat
     base, refined = tmp_path / "landmarks-only", tmp_path / "refined"
     common = [str(root / "scan.ang"), "--image", str(root / "sem.tif"), "--points", str(root / "points.csv")]
     assert main(["labels", *common, "--no-refine", "-o", str(base)]) == 0
+    unrefined = capsys.readouterr().out             # the landmark transform's score, measured once
+    assert "alignment score" in unrefined and "(not refined)" in unrefined and "nan" not in unrefined
     assert main(["labels", *common, "-o", str(refined)]) == 0
     assert "alignment score" in capsys.readouterr().out
+    base_reg = json.loads((base / "meta.json").read_text())["registration"]
+    assert base_reg["score_before"] == base_reg["score_after"] and -1 <= base_reg["score_after"] <= 1
     before, after = _distance(base, pair), _distance(refined, pair)
     assert after["median"] <= 1.5 and after["mean"] < before["mean"]
     meta = json.loads((refined / "meta.json").read_text())
     reg = meta["registration"]
     assert reg["score_after"] > reg["score_before"]
+    assert reg["score_before"] == pytest.approx(base_reg["score_after"], abs=1e-9)   # the same start
     assert len(reg["initial_transform"]["residuals_px"]) == len(pair.landmarks)
     assert meta["thresholds"]["hagb_deg"] == 15.0 and meta["thresholds"]["lagb_deg"] == 2.0
     assert set(meta["sources"]) == {"ebsd", "image", "points"}

@@ -36,3 +36,14 @@ def test_a_missing_pixel_size_is_one_clean_warning_line(tmp_path):
     assert len(warned) == 1
     assert warned[0].startswith("warning: ") and "a.tif" in warned[0]
     assert "UserWarning" not in run.stderr and "warnings.warn" not in run.stderr
+
+
+def test_quiet_silences_the_summary(tmp_path, capsys):
+    from microseg.cli import main
+
+    assert main(["synth", "-o", str(tmp_path / "a"), "--size", "64", "--mean-diameter", "16"]) == 0
+    assert capsys.readouterr().out.strip()          # the summary, without -q
+    assert main(["-q", "synth", "-o", str(tmp_path / "b"), "--size", "64", "--mean-diameter", "16"]) == 0
+    assert main(["synth", "-q", "-o", str(tmp_path / "c"), "--size", "64", "--mean-diameter", "16"]) == 0
+    assert capsys.readouterr().out == ""
+    assert (tmp_path / "b" / "image.tif").is_file() and (tmp_path / "c" / "image.tif").is_file()

@@ -15,6 +15,8 @@ equivalents, IPF colour keys); the kernels are vectorised numpy over all neighbo
   :func:`pair_classes`, :func:`rasterize_cells`, :func:`boundaries_from_cells`, and the
   whole chain :func:`boundary_raster` -> :class:`BoundaryRaster`
 - :func:`ipf_map`, :func:`plot_ebsd`
+- the whole analysis of ``microseg ebsd``: :func:`analyse_ebsd` -> :class:`EBSDAnalysis`
+  (clean-up, boundary classes, grains and a JSON-ready summary)
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from microseg.ebsd._cleanup import (
     CLEANUP_MODES, auto_quality, lab_cleanup, merge_small_grains, remove_wild_spikes,
 )
 from microseg.ebsd._orientation import CSL
+from microseg.ebsd.analysis import EBSDAnalysis, analyse_ebsd
 from microseg.ebsd.boundaries import (
     CLASS_NAMES, HAGB, LAGB, NONE, PHASE, SIGMA3, BoundaryEdges, boundary_summary, classify_boundaries,
 )
@@ -43,5 +46,5 @@ __all__ = [
     "auto_quality", "CLEANUP_MODES", "neighbour_misorientation", "classify_boundaries", "boundary_summary",
     "reconstruct_grains", "grain_table", "segment_cells", "kernel_average_misorientation",
     "pair_classes", "boundaries_from_cells", "rasterize_cells", "boundary_raster",
-    "ipf_map", "plot_ebsd",
+    "ipf_map", "plot_ebsd", "EBSDAnalysis", "analyse_ebsd",
 ]

@@ -5,25 +5,30 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from microseg._util import InputError
-from microseg.grains._checks import check_ndim
+from microseg._validate import as_mask, check_ndim
 
 
 def _check_mask(mask: object, *, ndims: tuple[int, ...] = (3,)) -> np.ndarray:
-    arr = np.asarray(mask)
-    check_ndim(arr, "mask", ndims)
-    if arr.dtype != bool:
-        if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-            raise InputError(f"mask: expected a bool or 0/1 array, got dtype {arr.dtype}")
-        if np.issubdtype(arr.dtype, np.floating) and np.isnan(arr).any():
-            raise InputError("mask: contains NaN; threshold the probability first")
-        if not np.all((arr == 0) | (arr == 1)):
-            raise InputError("mask: expected only 0 and 1 (1 = phase); threshold it first")
-        arr = arr.astype(bool)
-    return arr
+    return as_mask(check_ndim(mask, ndims, "mask", allow_empty=False), "mask",
+                   hint="1 = phase; threshold a probability first (prob >= 0.5)")
 
 
-def phase_fraction_per_slice(mask: np.ndarray) -> np.ndarray:
+def _check_area(area: object, shape: tuple[int, ...]) -> np.ndarray:
+    arr = np.asarray(area)
+    if arr.shape not in (tuple(shape), tuple(shape[1:])):
+        raise InputError(f"area: has shape {arr.shape} but the mask has shape {tuple(shape)}; give a "
+                         "(Z, Y, X) area of the same shape or a (Y, X) one that serves every slice")
+    if arr.dtype != bool and not np.issubdtype(arr.dtype, np.number):
+        raise InputError(f"area: expected a bool or 0/1 array, got dtype {arr.dtype}")
+    return np.broadcast_to(arr.astype(bool), shape)
+
+
+def phase_fraction_per_slice(mask: np.ndarray, *, area: np.ndarray | None = None) -> np.ndarray:
     """Fraction of phase pixels in each slice of a (Z, Y, X) mask; shape (Z,), float64.
+
+    ``area`` (bool, ``(Z, Y, X)`` or a ``(Y, X)`` one for every slice; nonzero = specimen)
+    restricts each slice's count to the area's pixels: the fraction is then phase pixels
+    inside the area over the area's pixels (NaN for a slice with no area pixel).
 
     Examples
     --------
@@ -31,17 +36,28 @@ def phase_fraction_per_slice(mask: np.ndarray) -> np.ndarray:
     >>> m = np.zeros((2, 2, 2), bool); m[0, 0, 0] = True; m[1] = True
     >>> phase_fraction_per_slice(m)
     array([0.25, 1.  ])
+    >>> phase_fraction_per_slice(m, area=np.array([[True, False], [False, False]]))
+    array([1., 1.])
     """
     arr = _check_mask(mask)
-    return arr.reshape(arr.shape[0], -1).mean(axis=1, dtype=np.float64)
+    if area is None:
+        return arr.reshape(arr.shape[0], -1).mean(axis=1, dtype=np.float64)
+    inside = _check_area(area, arr.shape).reshape(arr.shape[0], -1)
+    counts = inside.sum(axis=1)
+    hits = (arr.reshape(arr.shape[0], -1) & inside).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, hits / np.maximum(counts, 1), np.nan).astype(np.float64)
 
 
-def phase_fraction_summary(mask: np.ndarray, *, ddof: int = 0) -> dict[str, float]:
+def phase_fraction_summary(mask: np.ndarray, *, ddof: int = 0,
+                           area: np.ndarray | None = None) -> dict[str, float]:
     """Mean ± standard deviation of the per-slice phase fraction (as in seed 004, Table 2).
 
     Returns ``{"mean", "std", "min", "max", "n_slices"}``; ``std`` uses ``ddof``
     (0 = population; NaN when there are not more slices than ``ddof``). Since all slices
-    have the same size, ``mean`` is also the volume fraction.
+    have the same size, ``mean`` is also the volume fraction. With ``area`` (see
+    :func:`phase_fraction_per_slice`) the statistics are those of the fractions inside
+    the area, over the slices that have area pixels (``n_slices`` counts those).
 
     Examples
     --------
@@ -51,7 +67,10 @@ def phase_fraction_summary(mask: np.ndarray, *, ddof: int = 0) -> dict[str, floa
     >>> s["mean"], s["std"], s["n_slices"]
     (0.625, 0.375, 2)
     """
-    per_slice = phase_fraction_per_slice(mask)
+    per_slice = phase_fraction_per_slice(mask, area=area)
+    per_slice = per_slice[np.isfinite(per_slice)]
+    if per_slice.size == 0:
+        raise InputError("area: no slice has a pixel inside the area; nothing to measure")
     std = float(per_slice.std(ddof=ddof)) if per_slice.size > ddof else float("nan")
     return {"mean": float(per_slice.mean()), "std": std, "min": float(per_slice.min()),
             "max": float(per_slice.max()), "n_slices": int(per_slice.size)}

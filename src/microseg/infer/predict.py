@@ -92,6 +92,19 @@ def _as_loaded(models: Any) -> list[LoadedModel]:
     return out
 
 
+def as_loaded_models(models: Any) -> list[LoadedModel]:
+    """Models in any form the ``predict_*`` functions take, as :class:`LoadedModel` (folders
+    read once): a module, a ``(module, metadata)`` pair, a LoadedModel, a model folder, or a
+    list of them.
+
+    Examples
+    --------
+    >>> [m.name for m in as_loaded_models([torch.nn.Identity(), (torch.nn.Identity(), {"thin": True})])]
+    ['Identity', 'Identity']
+    """
+    return _as_loaded(models)
+
+
 def as_image_array(image: Any) -> np.ndarray:
     """``(C, H, W)`` float32 from any image layout that training reads, or a ``(C, H, W)`` array.
 

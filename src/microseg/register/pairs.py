@@ -5,13 +5,15 @@ classes, cells, landmark transform (optionally tilt-corrected), automatic refine
 drift field, warping of the cell map into the image frame and the 1-px boundary raster —
 and ``write_training_pair`` writes the pair folder of DESIGN.md: ``image.tif``,
 ``boundaries.tif``, ``classes.tif``, ``cells.tif``, ``valid.tif`` and ``meta.json``
-(``microseg labels`` draws ``overlay.png`` beside them).
+(:func:`training_pair_files` is the one list of them; ``microseg labels`` draws
+``overlay.png`` beside them).
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -236,7 +238,8 @@ def make_training_pair(ebsd: EBSDMap, image: Image, *, landmarks: Landmarks | No
     cell), away from fiducials. Training and every metric ignore the rest.
     """
     from microseg import ebsd as E
-    from microseg.register import refine_registration, warp_cells
+    from microseg.register import alignment_score, refine_registration, warp_cells
+    from microseg.register._evidence import cell_boundaries
 
     steps = ["clean", "classify", "register", "warp"]
     say = log.info if progress else log.debug
@@ -257,11 +260,14 @@ def make_training_pair(ebsd: EBSDMap, image: Image, *, landmarks: Landmarks | No
     start = initial_transform(extent, image, landmarks=landmarks, kind=transform_kind, tilt_deg=tilt_deg)
     if refine:
         reg = refine_registration(grey, grid_cells, start, step_um=m.step, drift=drift)
-    else:
-        reg = Registration(start)
-    say("3/%d %s: alignment score %.3f -> %.3f, drift max %.1f px", len(steps), steps[2],
-        reg.score_before, reg.score_after, reg.drift_summary.get("max", 0.0))
-    warped = warp_cells(grid_cells, reg, grey.shape, step_um=m.step)
+        warped = warp_cells(grid_cells, reg, grey.shape, step_um=m.step)
+        say("3/%d %s: alignment score %.3f -> %.3f, drift max %.1f px", len(steps), steps[2],
+            reg.score_before, reg.score_after, reg.drift_summary.get("max", 0.0))
+    else:  # the landmark transform as it is, scored once as refinement scores its start
+        warped = warp_cells(grid_cells, start, grey.shape, step_um=m.step)
+        score = alignment_score(grey, cell_boundaries(warped), mask=warped != 0)
+        reg = Registration(start, score_before=score, score_after=score)
+        say("3/%d %s: alignment score %.3f (not refined)", len(steps), steps[2], score)
     boundaries, classes = E.boundaries_from_cells(warped, table)
     valid = warped > 0
     if not valid.any():
@@ -319,24 +325,53 @@ def _meta(m, image, start, reg, boundaries, classes, valid, clean, thresholds, r
     }
 
 
+def source_records(sources: dict[str, str | Path] | None) -> dict[str, dict[str, str]]:
+    """``{name: {"path", "sha256"}}`` of the source files (provenance in meta.json)."""
+    return {k: {"path": str(v), "sha256": file_sha256(v)} for k, v in (sources or {}).items()}
+
+
+def training_pair_files(pair: TrainingPair, *, sources: dict[str, str | Path] | None = None
+                        ) -> list[tuple[str, Callable[[Path], Any]]]:
+    """The pair folder of DESIGN.md as ``(name, writer)`` pairs, one per :data:`PAIR_FILES`.
+
+    ``writer(path)`` writes that file at ``path`` (overwriting: the caller decides whether
+    it may): ``image.tif`` (with pixel size), ``boundaries.tif``, ``classes.tif``,
+    ``cells.tif``, ``valid.tif`` (1 = label known) and ``meta.json`` (``pair.meta``, with
+    the SHA-256 of ``sources`` when given, else the ``"sources"`` it already holds).
+    :func:`write_training_pair` and ``microseg.tasks.labels`` both write these.
+    """
+    from microseg.io import write_image, write_json, write_labels
+
+    meta = dict(pair.meta)
+    if sources is not None:
+        meta["sources"] = source_records(sources)
+    meta.setdefault("sources", {})
+    px = pair.image.pixel_size
+    writers: dict[str, Callable[[Path], Any]] = {
+        "image.tif": lambda p: write_image(p, pair.image, force=True),
+        "boundaries.tif": lambda p: write_image(p, pair.boundaries, pixel_size=px, force=True),
+        "classes.tif": lambda p: write_image(p, pair.classes, pixel_size=px, force=True),
+        "cells.tif": lambda p: write_labels(p, pair.cells, force=True),
+        "valid.tif": lambda p: write_image(p, pair.valid.astype(np.uint8), pixel_size=px, force=True),
+        "meta.json": lambda p: write_json(p, meta, force=True),
+    }
+    return [(name, writers[name]) for name in PAIR_FILES]
+
+
 def write_training_pair(pair: TrainingPair, out: str | Path, *, sources: dict[str, str | Path] | None = None,
                         force: bool = False) -> Path:
-    """Write the pair folder of DESIGN.md: ``image.tif`` (with pixel size), ``boundaries.tif``,
-    ``classes.tif``, ``cells.tif``, ``valid.tif`` (1 = label known) and ``meta.json`` (with
-    the sources' SHA-256). ``microseg labels`` adds ``overlay.png``
-    (:func:`microseg.report.figures.plot_training_pair`) for a person to check."""
-    from microseg._util import write_json
-    from microseg.io import write_image, write_labels
+    """Write the pair folder of DESIGN.md (:func:`training_pair_files`) into ``out``.
 
+    Every file is checked before any is written (nothing is overwritten without ``force``).
+    ``microseg labels`` (``microseg.tasks.labels``) writes the same files all or nothing
+    and adds ``overlay.png`` (:func:`microseg.report.figures.plot_training_pair`) for a
+    person to check.
+    """
     out = Path(out)
-    for name in PAIR_FILES:
+    files = training_pair_files(pair, sources=sources)
+    for name, _ in files:
         check_output_path(out / name, force=force)
-    meta = dict(pair.meta)
-    meta["sources"] = {k: {"path": str(v), "sha256": file_sha256(v)} for k, v in (sources or {}).items()}
-    write_image(out / "image.tif", pair.image, force=force)
-    write_image(out / "boundaries.tif", pair.boundaries, pixel_size=pair.image.pixel_size, force=force)
-    write_image(out / "classes.tif", pair.classes, pixel_size=pair.image.pixel_size, force=force)
-    write_labels(out / "cells.tif", pair.cells, force=force)
-    write_image(out / "valid.tif", pair.valid.astype(np.uint8), pixel_size=pair.image.pixel_size, force=force)
-    write_json(out / "meta.json", meta, force=force)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, write in files:
+        write(out / name)
     return out

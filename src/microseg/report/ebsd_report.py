@@ -1,94 +1,41 @@
-"""EBSD map → clean-up → boundary classes → grains: the summary ``microseg ebsd`` prints and saves."""
+"""What ``microseg ebsd`` shows of an :class:`microseg.ebsd.analysis.EBSDAnalysis`: the lines
+printed in the terminal and the IPF-Z map with the boundaries by class."""
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
-from microseg.io import EBSDMap
+def _csl_note(s: dict[str, Any]) -> str:
+    """Where the CSL boundaries sit in the split by angle, e.g. ``" (Σ3 counted in HAGB)"``;
+    nothing when none were looked for (no cubic phase: Σ3 twins are a cubic CSL)."""
+    from microseg.ebsd import CSL
 
-log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class EBSDAnalysis:
-    """The cleaned map, its boundary edges, grains and a JSON-ready summary."""
-
-    ebsd: EBSDMap
-    edges: Any
-    grains: np.ndarray
-    table: dict[str, np.ndarray]
-    summary: dict[str, Any]
-
-
-def parse_quality(items: list[str] | None, *, what: str) -> dict[str, float] | None:
-    """``["ci=0.1", "iq=500"]`` → ``{"ci": 0.1, "iq": 500.0}`` (for ``--min-quality``)."""
-    from microseg._util import InputError
-
-    if not items:
-        return None
-    out: dict[str, float] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        try:
-            out[name.strip().lower()] = float(value)
-        except ValueError:
-            sep = ""
-        if not sep or not name.strip():
-            raise InputError(f"{what}: expected FIELD=VALUE such as ci=0.1, got {item!r}")
-    return out
-
-
-def analyse_ebsd(m: EBSDMap, *, min_quality: dict[str, float] | None = None,
-                 max_quality: dict[str, float] | None = None, fill: bool = False, max_hole: int | None = 50,
-                 merge_phases: bool = False, lagb: float = 2.0, hagb: float = 15.0,
-                 csl: tuple[str, ...] = ("3",), min_grain_size: int = 5) -> EBSDAnalysis:
-    """Clean, classify boundaries, reconstruct grains (at ``hagb``) and summarise.
-
-    Clean-up is explicit: points failing ``min_quality``/``max_quality`` become non-indexed;
-    with ``fill`` non-indexed holes of at most ``max_hole`` points are filled from their
-    neighbours; ``merge_phases`` joins phases with the same point group (e.g. γ/γ′).
-    Grains are connected regions below ``hagb`` with at least ``min_grain_size`` points.
-    """
-    from microseg import ebsd as E
-
-    indexed_before = float(m.indexed.mean())
-    if merge_phases:
-        m = E.merge_phases(m)
-    if min_quality or max_quality or fill:
-        m = E.clean_ebsd(m, min_quality=min_quality, max_quality=max_quality, fill=fill,
-                         max_hole=max_hole if fill else None)
-    edges = E.classify_boundaries(m, lagb=lagb, hagb=hagb, csl=tuple(csl))
-    grains = E.reconstruct_grains(m, threshold=hagb, min_size=min_grain_size)
-    table = E.grain_table(m, grains)
-    b = E.boundary_summary(m, edges)
-    inner = ~np.asarray(table["touches_border"], bool)
-    ecd = np.asarray(table["ecd_um"], float)
-    summary: dict[str, Any] = {
-        "source": m.source, "shape": list(m.shape), "grid": m.grid, "step_um": m.step,
-        "phases": {str(k): {"name": p.name, "point_group": p.point_group} for k, p in m.phases.items()},
-        "indexed_fraction_read": indexed_before, "indexed_fraction": float(m.indexed.mean()),
-        "clean_up": {"min_quality": min_quality, "max_quality": max_quality, "fill": fill,
-                     "max_hole": max_hole if fill else None, "merge_phases": merge_phases,
-                     **({"counts": m.metadata["clean_ebsd"]} if "clean_ebsd" in m.metadata else {})},
-        "thresholds_deg": {"lagb": lagb, "hagb": hagb, "csl": list(csl),
-                           "sigma_tolerance": "Brandon 15°/√Σ"},
-        "n_grains": int(len(ecd)), "min_grain_size_points": min_grain_size,
-        "n_grains_inside": int(inner.sum()),
-        "mean_ecd_um": float(ecd.mean()) if ecd.size else float("nan"),
-        "mean_ecd_um_inside": float(ecd[inner].mean()) if inner.any() else float("nan"),
-        "boundaries": {"percent": b["percent"], "percent_by_angle": b["percent_by_angle"],
-                       "length_um": b["length_um"], "total_um": b["total_um"],
-                       "phase_boundary_um": b["phase_boundary_um"]},
-    }
-    return EBSDAnalysis(m, edges, grains, table, summary)
+    thresholds = s["thresholds_deg"]
+    names = thresholds.get("csl_classified", thresholds.get("csl", []))
+    bands: dict[str, list[str]] = {"HAGB": [], "LAGB": []}
+    for name in names:
+        if name in CSL:
+            bands["HAGB" if CSL[name][1] > thresholds["hagb"] else "LAGB"].append(f"Σ{name}")
+    parts = [f"{', '.join(v)} counted in {k}" for k, v in bands.items() if v]
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 def summary_text(s: dict[str, Any]) -> str:
-    """A few lines for the terminal."""
+    """A few lines for the terminal from :attr:`EBSDAnalysis.summary`.
+
+    Examples
+    --------
+    >>> s = {"source": "scan.ang", "shape": [10, 20], "grid": "square", "step_um": 0.5,
+    ...      "phases": {"1": {"name": "Ti", "point_group": "6/mmm"}},
+    ...      "indexed_fraction_read": 0.9, "indexed_fraction": 0.95, "min_grain_size_points": 5,
+    ...      "thresholds_deg": {"lagb": 2.0, "hagb": 15.0, "csl": ["3"], "csl_classified": []},
+    ...      "n_grains": 3, "n_grains_inside": 1, "mean_ecd_um": 2.0, "mean_ecd_um_inside": 2.5,
+    ...      "boundaries": {"percent": {"hagb": 80.0, "lagb": 20.0},
+    ...                     "percent_by_angle": {"lagb": 20.0, "hagb": 80.0}}}
+    >>> print(summary_text(s).splitlines()[-1])
+      by angle: LAGB 20.0 %, HAGB 80.0 %
+    """
     pct = s["boundaries"]["percent"]
     by_angle = s["boundaries"]["percent_by_angle"]
     phases = ", ".join(f"{v['name']} ({v['point_group']})" for v in s["phases"].values())
@@ -101,25 +48,14 @@ def summary_text(s: dict[str, Any]) -> str:
         f"({s['n_grains_inside']} not cut by the edge), mean ECD {s['mean_ecd_um']:.3g} µm "
         f"({s['mean_ecd_um_inside']:.3g} µm inside)",
         f"  boundary length: {classes}",
-        f"  by angle: LAGB {by_angle['lagb']:.1f} %, HAGB {by_angle['hagb']:.1f} % (Σ3 counted in HAGB)",
+        f"  by angle: LAGB {by_angle['lagb']:.1f} %, HAGB {by_angle['hagb']:.1f} %{_csl_note(s)}",
     ])
 
 
-def write_ebsd_outputs(a: EBSDAnalysis, out: Path, *, force: bool = False) -> list[Path]:
-    """summary.json, grains.csv and ebsd.png (IPF-Z map with boundaries by class)."""
-    from microseg import ebsd as E
-    from microseg._util import write_json
-    from microseg.grains import write_grain_table
-    from microseg.report.figures import save_figure
+def plot_ebsd_summary(analysis: Any) -> Any:
+    """The figure of ``ebsd.png``: the IPF-Z map with the boundaries coloured by class."""
+    from microseg.ebsd import plot_ebsd
 
-    out = Path(out)
-    table = {k: v for k, v in a.table.items() if np.ndim(v) == 1}
-    q = np.asarray(a.table["mean_orientation"])
-    for i, name in enumerate(("q0", "q1", "q2", "q3")):
-        table[f"mean_orientation_{name}"] = q[:, i] if len(q) else np.zeros(0)
-    paths = [write_json(out / "summary.json", a.summary, force=force),
-             write_grain_table(out / "grains.csv", table, force=force)]
-    fig = E.plot_ebsd(a.ebsd, a.edges)
-    fig.suptitle(f"IPF-Z, boundaries by class: {Path(str(a.summary['source'])).name}")
-    paths.append(save_figure(fig, out / "ebsd.png", force=force))
-    return paths
+    fig = plot_ebsd(analysis.ebsd, analysis.edges)
+    fig.suptitle(f"IPF-Z, boundaries by class: {Path(str(analysis.summary['source'])).name}")
+    return fig

@@ -1,8 +1,7 @@
-"""Figures and files of a grain analysis (:func:`microseg.grains.analyse_grains`): the size
-and shape distributions, the overlay, and the outputs of ``microseg grains``."""
+"""What ``microseg grains`` shows of a grain analysis (:func:`microseg.grains.analyse_grains`):
+the size and shape distributions, the overlay at the map's resolution, the ASTM E112 lines."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,12 +13,12 @@ def plot_grain_distributions(analysis: GrainAnalysis, *, reference: GrainAnalysi
                              names: tuple[str, str] = ("grains", "reference")) -> Any:
     """Figure with the ECD histogram (exponential + lognormal fits) and the aspect-ratio
     histogram (beta fit); a ``reference`` analysis is drawn beside it for comparison."""
-    from microseg.report.figures import _pyplot, plot_distributions
+    from microseg._figures import subplots
+    from microseg.report.figures import plot_distributions
 
-    plt = _pyplot()
     unit = "um" if analysis.pixel_size else "px"
     label = "µm" if analysis.pixel_size else "px"
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, (ax1, ax2) = subplots(1, 2, figsize=(10, 3.8))
     samples = {names[0]: analysis.table[f"ecd_{unit}"]}
     ratios = {names[0]: analysis.table["aspect_ratio"][np.isfinite(analysis.table["aspect_ratio"])]}
     if reference is not None:
@@ -36,29 +35,76 @@ def plot_grain_distributions(analysis: GrainAnalysis, *, reference: GrainAnalysi
     return fig
 
 
-def write_grain_outputs(analysis: GrainAnalysis, out: Path, *, image: np.ndarray | None = None,
-                        force: bool = False) -> list[Path]:
-    """Write grains.csv, summary.json, labels.tif, distributions.png and overlay.png to ``out``."""
-    from microseg._util import write_json
-    from microseg.grains import write_grain_table
-    from microseg.io import write_labels
-    from microseg.report.figures import boundary_overlay, plot_segmentation, save_figure
+#: One overlay panel is drawn 1:1 (a figure pixel per map pixel) up to this many pixels on
+#: its long side; a larger map is drawn scaled down to it.
+OVERLAY_MAX_SIDE = 4000
+#: Dots per inch of the overlay figure: its size in inches is the panels' pixels over this.
+OVERLAY_DPI = 100
 
-    out = Path(out)
-    paths = [write_grain_table(out / "grains.csv", analysis.table, force=force)]
-    paths.append(write_json(out / "summary.json", analysis.summary, force=force))
-    write_labels(out / "labels.tif", analysis.labels, force=force)
-    paths.append(out / "labels.tif")
-    paths.append(save_figure(plot_grain_distributions(analysis), out / "distributions.png", force=force))
+
+def plot_grain_overlay(labels: np.ndarray, *, image: np.ndarray | None = None,
+                       max_side: int = OVERLAY_MAX_SIDE) -> Any:
+    """The figure of ``overlay.png``, at the map's resolution.
+
+    The micrograph with the grain outlines in red (when ``image`` is given) beside the
+    grains in random colours, each panel drawn pixel for pixel when saved with
+    ``savefig(path, dpi="figure")`` (a 1536 × 1024 map gives 3072 × 1024 px with an image),
+    scaled down only when its long side exceeds ``max_side``. The panel names are written
+    inside the panels so that no margin changes the scale.
+
+    Parameters
+    ----------
+    labels : ndarray of int, shape (Y, X)
+        Grain labels (0 = boundary or excluded).
+    image : ndarray, shape (Y, X) or (Y, X, 3), optional
+        The micrograph of the same pixels.
+    max_side : int
+        Longest panel side drawn 1:1, in px.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Made without pyplot (no global state; nothing to close).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> labels = np.zeros((60, 90), np.int32); labels[5:30, 5:40] = 1; labels[35:55, 50:80] = 2
+    >>> fig = plot_grain_overlay(labels, image=np.random.default_rng(0).random((60, 90)))
+    >>> [int(v) for v in fig.get_size_inches() * fig.dpi]
+    [180, 60]
+    """
     from skimage.segmentation import find_boundaries
 
-    edges = find_boundaries(analysis.labels, mode="inner")
+    from microseg._figures import label_colours, new_figure
+    from microseg.report.figures import boundary_overlay
+
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise ValueError(f"labels: expected a 2D (Y, X) label map, got shape {labels.shape}")
+    n = int(len(np.unique(labels[labels > 0])))
     panels: dict[str, np.ndarray] = {}
     if image is not None:
-        panels["image with grain outlines"] = boundary_overlay(image, edges)
-    panels[f"grains (n = {analysis.summary['n_grains']})"] = analysis.labels
-    paths.append(save_figure(plot_segmentation(panels), out / "overlay.png", force=force))
-    return paths
+        image = np.asarray(image)
+        if image.shape[:2] != labels.shape:
+            raise ValueError(f"image: has shape {image.shape[:2]} but the labels {labels.shape}; "
+                             "they must cover the same pixels")
+        panels["image with grain outlines"] = boundary_overlay(image, find_boundaries(labels, mode="inner"))
+    panels[f"grains (n = {n})"] = (label_colours(labels) if labels.max() > 0
+                                   else np.zeros((*labels.shape, 3)))
+    h, w = labels.shape
+    scale = min(1.0, max_side / max(h, w))
+    ph, pw = max(1, round(h * scale)), max(1, round(w * scale))
+    fig = new_figure(figsize=(len(panels) * pw / OVERLAY_DPI, ph / OVERLAY_DPI), dpi=OVERLAY_DPI)
+    fontsize = float(np.clip(min(ph, pw) / 40, 6, 28))
+    for i, (name, rgb) in enumerate(panels.items()):
+        ax = fig.add_axes((i / len(panels), 0.0, 1.0 / len(panels), 1.0))
+        ax.imshow(np.clip(rgb, 0, 1), interpolation="nearest" if scale == 1.0 else "antialiased",
+                  aspect="auto")
+        ax.set_axis_off()
+        ax.text(0.01, 0.99, name, transform=ax.transAxes, ha="left", va="top", color="white",
+                fontsize=fontsize, bbox={"facecolor": "black", "alpha": 0.6, "linewidth": 0})
+    return fig
 
 
 def _num(x: float) -> str:
@@ -87,9 +133,13 @@ def astm_text(astm: dict[str, Any]) -> str:
         if not r:
             continue
         g = f"G {r['g']:.1f}   " if r.get("g") is not None else ""
-        lines.append(f"  {name}  {g}P_L {_num(r['p_l'])} ± {_num(r['p_l_ci95'])} {r['density_unit']} "
-                     f"(95 % CI, RA {r['relative_accuracy_pct']:.1f} %, {r['n_fields']} fields of "
-                     f"{r['field_size_px']} px)   mean intercept {r['mean_intercept']:.3g} {r['length_unit']}")
+        if r.get("p_l_ci95") is None:   # one field: no spread to give
+            spread = f"{r['density_unit']} ({r['n_fields']} field of {r['field_size_px']} px: no CI)"
+        else:
+            spread = (f"± {_num(r['p_l_ci95'])} {r['density_unit']} (95 % CI, RA "
+                      f"{r['relative_accuracy_pct']:.1f} %, {r['n_fields']} fields of {r['field_size_px']} px)")
+        lines.append(f"  {name}  {g}P_L {_num(r['p_l'])} {spread}   "
+                     f"mean intercept {r['mean_intercept']:.3g} {r['length_unit']}")
         if r.get("note"):
             lines.append(f"    note: {r['note']}")
     lines += [f"  note: {n}" for n in astm.get("notes", [])]

@@ -44,8 +44,8 @@ def check_outputs(folder: str | os.PathLike, names: Sequence[str], *, force: boo
         raise InputError(f"{folder}: exists and is not a folder; name an output folder")
     existing = [n for n in names if (folder / n).exists()]
     if existing and not force:
-        more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
-        raise OutputExistsError(f"{folder / existing[0]}{more}: already exist(s); pass force=True "
+        more = f" (and {len(existing) - 1} more of this run's outputs)" if len(existing) > 1 else ""
+        raise OutputExistsError(f"{folder / existing[0]}: already exists{more}; pass force=True "
                                 "(--force) to overwrite, or choose another output folder")
     return folder
 

@@ -23,18 +23,17 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from microseg._util import InputError, write_text_atomic
+from microseg.io import write_json
 from microseg.train.config import Config
 
 logger = logging.getLogger(__name__)
@@ -296,17 +295,6 @@ def cross_validate(config: Config, *, out_dir: str | os.PathLike, folds: Sequenc
     return CVResult(fold_rows, mean, std, ensemble, unit, out_dir, table)
 
 
-def _finite(obj: Any) -> Any:
-    """JSON-safe copy: NaN and inf become None."""
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(obj) else None
-    return obj
-
-
 def _fmt(v: float, digits: int = 3) -> str:
     return "n/a" if v is None or not math.isfinite(v) else f"{v:.{digits}f}"
 
@@ -338,5 +326,5 @@ def write_cv_tables(out_dir: Path, folds: list[dict], mean: dict, std: dict, ens
     doc = {"folds": folds, "mean": mean, "std": std, "ensemble": ensemble, "ecd_unit": unit,
            "threshold": config.train.threshold, "ensemble_threshold_on_sum": config.infer.ensemble_threshold,
            "tolerance_px": config.train.tolerance}
-    write_text_atomic(out_dir / "cv_results.json", json.dumps(_finite(doc), indent=2) + "\n", force=True)
+    write_json(out_dir / "cv_results.json", doc, force=True)  # NaN/inf -> null, as every microseg JSON
     return md

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-import json
 import logging
 import math
 import os
@@ -39,6 +38,7 @@ import torch
 
 from microseg._util import IGNORE_LABEL, InputError, look_up_option, progress as progress_bar, \
     write_text_atomic
+from microseg.io import write_json
 from microseg.train._batching import batches as _batches, collate, final_output, steps_per_epoch
 from microseg.train.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint, swap_folder
 from microseg.train.config import Config, TrainConfig, write_config
@@ -224,16 +224,7 @@ def write_metrics(out_dir: Path, history: list[dict], summary: dict | None = Non
         writer.writerow({k: row.get(k, "") for k in METRIC_COLUMNS})
     write_text_atomic(out_dir / "metrics.csv", buf.getvalue(), force=True)
     doc = {"epochs": history, **({"summary": summary} if summary else {})}
-    write_text_atomic(out_dir / "metrics.json", json.dumps(doc, indent=2, default=_json) + "\n",
-                      force=True)
-
-
-def _json(obj: Any) -> Any:
-    if isinstance(obj, (np.generic,)):
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+    write_json(out_dir / "metrics.json", doc, force=True)  # NaN (no validation) -> null
 
 
 def _default_save_model(model: torch.nn.Module, folder: Path, metadata: dict) -> None:

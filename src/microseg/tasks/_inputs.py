@@ -1,0 +1,120 @@
+"""The images a task is given: one or several paths, arrays or :class:`~microseg.io.Image`.
+
+Each input gets a name, the stem its outputs are called by: a file's stem (``a.tif`` ->
+``a``), the stem of an Image's ``source``, or ``image<i>`` (``i`` its place in the list)
+for an array or an Image made in memory. Whether an input is a ``(Z, Y, X)`` stack is
+known before it is read: a folder or a multi-page TIFF of grey pages, an Image whose
+``metadata["axes"]`` is ``"ZYX"``, a 3D array whose last axis is not 3 or 4 (colour).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from microseg._util import InputError
+from microseg.io import Image
+
+__all__ = ["Input", "as_inputs", "is_stack_file"]
+
+
+@dataclass(frozen=True)
+class Input:
+    """One input of a task: its name (output stem), what was given, whether it is a stack."""
+
+    name: str
+    item: Any
+    stack: bool
+
+    @property
+    def source(self) -> str:
+        """The path given (as given), an Image's source, or the name of an in-memory array."""
+        if isinstance(self.item, (str, os.PathLike)):
+            return str(self.item)
+        return getattr(self.item, "source", None) or self.name
+
+    def read(self, *, pixel_size: float | None = None) -> Image:
+        """The input as an :class:`~microseg.io.Image`; ``pixel_size`` (µm) wins over the file's."""
+        from microseg import io
+        from microseg.io._write import check_length
+
+        pixel_size = check_length(pixel_size, name="pixel_size")
+        if isinstance(self.item, (str, os.PathLike)):
+            reader = io.read_stack if self.stack else io.read_image
+            return reader(self.item, pixel_size=pixel_size)
+        if isinstance(self.item, Image):
+            if pixel_size is None:
+                return self.item
+            return Image(self.item.data, pixel_size=pixel_size, source=self.item.source,
+                         pixel_size_source="explicit", slice_spacing=self.item.slice_spacing,
+                         metadata=self.item.metadata)
+        data = np.asarray(self.item)
+        # a 3D array that is not a stack keeps no axes: (Y, X, 3) or (C, H, W) is decided
+        # where it is used (microseg.infer.as_image_array)
+        axes = {"axes": "ZYX"} if self.stack else ({"axes": "YX"} if data.ndim == 2 else {})
+        return Image(data, pixel_size=pixel_size, metadata=axes,
+                     pixel_size_source="unknown" if pixel_size is None else "explicit")
+
+
+def is_stack_file(path: Path) -> bool:
+    """Whether ``path`` holds a ``(Z, Y, X)`` stack: a folder, or a TIFF of several grey pages."""
+    if path.is_dir():
+        return True
+    if path.suffix.lower() not in (".tif", ".tiff") or not path.is_file():
+        return False
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            return len(series.shape) == 3 and series.shape[-1] not in (3, 4)
+    except Exception:  # unreadable: let read_image give the proper error naming the file
+        return False
+
+
+def _is_stack(item: Any) -> bool:
+    if isinstance(item, (str, os.PathLike)):
+        return is_stack_file(Path(item))
+    if isinstance(item, Image):
+        return item.metadata.get("axes") == "ZYX"
+    data = np.asarray(item)
+    return data.ndim == 3 and data.shape[-1] not in (3, 4)
+
+
+def _is_single(images: Any) -> bool:
+    return isinstance(images, (str, os.PathLike, Image, np.ndarray))
+
+
+def as_inputs(images: Any, *, what: str = "images", stacks: bool = True) -> list[Input]:
+    """The inputs of a task, named.
+
+    With ``stacks=False`` every input is taken as one 2D image (a file is read with
+    :func:`microseg.io.read_image`, which refuses a stack naming the file; a 3D array is
+    an image with channels, as :func:`microseg.infer.as_image_array` reads it).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> [(i.name, i.stack) for i in as_inputs([np.zeros((4, 4)), np.zeros((2, 8, 8))])]
+    [('image0', False), ('image1', True)]
+    >>> as_inputs("scans/a.tif")[0].name
+    'a'
+    """
+    items = [images] if _is_single(images) else list(images) if images is not None else []
+    if not items:
+        raise InputError(f"{what}: no image given; pass a path, an array or an Image, or a list of them")
+    out = []
+    for i, item in enumerate(items):
+        if isinstance(item, (str, os.PathLike)):
+            name = Path(item).stem
+        elif isinstance(item, Image) or (isinstance(item, np.ndarray) and item.dtype != object):
+            source = getattr(item, "source", None)
+            name = Path(source).stem if source else f"image{i}"
+        else:
+            raise InputError(f"{what}[{i}]: expected a path, an array or a microseg.io.Image; got "
+                             f"{type(item).__name__}")
+        out.append(Input(name, item, stacks and _is_stack(item)))
+    return out

@@ -1,0 +1,130 @@
+"""``tasks.predict``: the CLI's prediction as one call; ensemble mean and spread from the infer stage."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+
+from microseg import io, tasks
+from microseg._util import InputError, OutputExistsError
+from microseg.cli import main
+from microseg.infer import predict_ensemble, predict_image
+from microseg.tasks._predict import PredictResult
+
+META = {"preprocessing": {"normalize": {"mode": "per_image"}, "median": 0}}
+
+
+def _tiny(seed: int):
+    from microseg import models
+
+    torch.manual_seed(seed)
+    return models.build("unet_plain", base_channels=2, depth=2)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    from microseg.models import save_model
+
+    root = tmp_path_factory.mktemp("predict")
+    for k in (1, 2):
+        save_model(_tiny(k), root / f"m{k}", metadata=META)
+    rng = np.random.default_rng(3)
+    for name, shape in (("a", (40, 56)), ("b", (32, 32))):
+        io.write_image(root / f"{name}.tif", (rng.random(shape) * 255).astype(np.uint8), pixel_size=0.05)
+    return root
+
+
+def test_the_task_is_what_the_cli_writes_and_prints(files, tmp_path, capsys):
+    out = tmp_path / "cli"
+    models = [files / "m1", files / "m2"]
+    images = [files / "a.tif", files / "b.tif"]
+    assert main(["predict", *map(str, models), "--image", *map(str, images), "--device", "cpu",
+                 "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    result = tasks.predict(models, images, device="cpu")
+    assert printed == result.text + "\n"
+    assert sorted(p.name for p in out.iterdir()) == sorted(result.output_names())
+    assert len(result.output_names()) == 6
+    for item in result.images:
+        prob = io.read_prob_image(out / f"{item.name}_prob.tif")
+        assert np.array_equal(prob.data, item.prob) and prob.pixel_size == pytest.approx(0.05)
+        assert np.array_equal(tifffile.imread(out / f"{item.name}_mask.tif"), item.mask)
+        assert np.array_equal(io.read_prob(out / f"{item.name}_spread.tif"), item.spread)
+        # mean and spread are those of the infer stage's ensemble
+        mean, spread = predict_ensemble(models, io.read_image(files / f"{item.name}.tif"), device="cpu")
+        assert np.array_equal(item.prob, mean) and np.array_equal(item.spread, spread)
+        assert np.array_equal(item.mask, (mean >= 0.5).astype(np.uint8))
+    s = result.summary
+    assert s["models"] == ["m1", "m2"] and s["threshold"] == 0.5 and s["thin"] is False
+    assert [i["name"] for i in s["images"]] == ["a", "b"]
+    assert result.table["positive_fraction"][0] == pytest.approx(result["a"].mask.mean())
+
+
+def test_one_model_has_no_spread_and_threshold_applies(files, tmp_path):
+    image = io.read_image(files / "a.tif")
+    result = tasks.predict(files / "m1", image, threshold=0.7, output=tmp_path / "one")
+    assert sorted(p.name for p in (tmp_path / "one").iterdir()) == ["a_mask.tif", "a_prob.tif"]
+    assert result.spread is None and np.isnan(result.table["spread_mean"][0])
+    expected = predict_image(files / "m1", image)
+    np.testing.assert_allclose(result.prob, expected, atol=1e-6)
+    assert np.array_equal(result.mask, (result.prob >= 0.7).astype(np.uint8))
+    with pytest.raises(InputError, match="threshold"):
+        tasks.predict(files / "m1", image, threshold=1.5)
+
+
+def test_in_memory_models_and_arrays(files):
+    arrays = [np.random.default_rng(0).random((24, 24)).astype(np.float32)] * 2
+    result = tasks.predict([(_tiny(1), META), (_tiny(1), META)], arrays)
+    assert [i.name for i in result.images] == ["image0", "image1"]
+    assert np.array_equal(result["image0"].spread, np.zeros((24, 24), np.float32))   # identical models
+    assert result["image0"].pixel_size is None
+    with pytest.raises(AttributeError, match="2 images"):
+        result.prob
+
+
+def test_thin_models_give_a_thinned_mask_unless_asked_not_to(files):
+    from microseg.data import thin_boundaries
+
+    class Band(torch.nn.Module):
+        """A boundary model drawing a 5-px band down the middle."""
+
+        in_channels = 1
+
+        def forward(self, x):
+            out = torch.full_like(x[:, :1], -10.0)
+            out[..., 14:19] = 10.0
+            return out
+
+    image = np.zeros((32, 32), np.float32)
+    thin = tasks.predict((Band(), {"thin": True}), image)
+    band = tasks.predict((Band(), {"thin": True}), image, thin=False)
+    assert band.mask.sum() == 5 * 32
+    assert np.array_equal(thin.mask, thin_boundaries(band.mask.astype(bool)).astype(np.uint8))
+    assert 0 < thin.mask.sum() < band.mask.sum()
+    plain = tasks.predict((Band(), {}), image)                   # not trained thin: the band as it is
+    assert np.array_equal(plain.mask, band.mask) and plain.summary["thin"] is False
+
+
+def test_write_is_all_or_nothing_and_never_overwrites(files, tmp_path, monkeypatch):
+    result = tasks.predict([files / "m1", files / "m2"], files / "a.tif")
+    result.write(tmp_path / "ok")
+    before = (tmp_path / "ok" / "a_prob.tif").read_bytes()
+    with pytest.raises(OutputExistsError, match="--force"):
+        tasks.predict([files / "m1", files / "m2"], files / "a.tif", output=tmp_path / "ok")
+    with pytest.raises(OutputExistsError):
+        result.write(tmp_path / "ok")
+    assert (tmp_path / "ok" / "a_prob.tif").read_bytes() == before
+
+    files_of = PredictResult.files
+
+    def failing(self):
+        def boom(path):
+            raise OSError("disk full")
+        return files_of(self)[:-1] + [("a_spread.tif", boom)]
+    monkeypatch.setattr(PredictResult, "files", failing)
+    with pytest.raises(OSError, match="disk full"):
+        result.write(tmp_path / "bad")
+    assert list((tmp_path / "bad").iterdir()) == []
+    with pytest.raises(InputError, match="two outputs"):
+        tasks.predict(files / "m1", [files / "a.tif", files / "a.tif"], output=tmp_path / "dup")
