@@ -22,7 +22,8 @@ def run(report) -> None:
     from microseg.infer import predict_image
     from microseg.metrics import boundary_f_score
     from microseg.models import load_model
-    from microseg.train import load_config, synthetic_samples, train
+    from microseg.config import load_config
+    from microseg.train import synthetic_samples, train
     from microseg.train.cv import _fold_data, plan_folds
 
     sample = synthetic_samples("se", n_images=1, size=(1280, 1792), mean_diameter_px=40, seed=11)

@@ -108,7 +108,7 @@ def run(report) -> None:
         run_gaps(report)
         return
 
-    from microseg.train import load_config
+    from microseg.config import load_config
     from microseg.train.cv import region_metrics
 
     cfg = load_config(str(Path(__file__).resolve().parents[1] / "configs" / "boundaries.yaml"))

@@ -142,7 +142,8 @@ def score(prob: np.ndarray, ctx: dict, region, config, report, name: str, thresh
 
 def train_and_predict(pair_dir: Path, out: Path, ctx: dict, region, report, name: str):
     from microseg.infer import load_models, predict_probs
-    from microseg.train import load_config, train
+    from microseg.config import load_config
+    from microseg.train import train
 
     cfg = load_config(CONFIG, overrides=[f"data.pairs={pair_dir}", "data.fold=1",
                                          f"train.max_minutes={MINUTES}", *OVERRIDES])
@@ -165,7 +166,7 @@ def run(report) -> None:
     import logging
 
     from microseg import classic, synth
-    from microseg.train import load_config
+    from microseg.config import load_config
 
     logging.getLogger("microseg").setLevel(logging.WARNING)
     t0 = time.perf_counter()

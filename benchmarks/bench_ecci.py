@@ -50,7 +50,8 @@ def run(report) -> None:
     import bench_correlated as bc
     from microseg import classic, synth
     from microseg.infer import load_models, predict_probs
-    from microseg.train import load_config, train
+    from microseg.config import load_config
+    from microseg.train import train
 
     logging.getLogger("microseg").setLevel(logging.WARNING)
     images = sorted(DATA.glob("steel_SEM_*.tif"))

@@ -66,7 +66,8 @@ def run(report) -> None:
     import bench_correlated as bc
     from microseg import classic, synth
     from microseg.infer import load_models, predict_probs
-    from microseg.train import cross_validate, load_config
+    from microseg.config import load_config
+    from microseg.train import cross_validate
 
     logging.getLogger("microseg").setLevel(logging.WARNING)
     bc.MODE = MODE

@@ -31,7 +31,8 @@ def _common(arch: str) -> list[str]:
 
 
 def _pretrain(arch: str, out: Path):
-    from microseg.train import load_config, train
+    from microseg.config import load_config
+    from microseg.train import train
 
     cfg = load_config(None, overrides=_common(arch) + [
         "data.pairs=synthetic:se", "data.split=random", "data.patch=256", "data.crops_per_epoch=64",
@@ -41,7 +42,8 @@ def _pretrain(arch: str, out: Path):
 
 
 def _finetune(arch: str, dataset: str, out: Path, init_from: Path | None):
-    from microseg.train import load_config, train
+    from microseg.config import load_config
+    from microseg.train import train
 
     d = DATA / dataset
     overrides = _common(arch) + [

@@ -72,7 +72,8 @@ def _cpu_has_amx() -> bool:
 def _short_run(report) -> None:
     from microseg.infer import predict_image
     from microseg.metrics import boundary_f_score
-    from microseg.train import load_config, synthetic_samples, train
+    from microseg.config import load_config
+    from microseg.train import synthetic_samples, train
     from microseg.train.cv import plan_folds
 
     import torch

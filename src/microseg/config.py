@@ -122,6 +122,10 @@ class Config:
         return {name: {f.name: _plain(getattr(getattr(self, name), f.name))
                        for f in fields(getattr(self, name))} for name in self.sections}
 
+    def write(self, folder: str | os.PathLike, *, force: bool = True) -> Path:
+        """Write the resolved configuration as ``folder/config.yaml`` (:func:`write_config`)."""
+        return write_config(self, folder, force=force)
+
     def replace(self, **sections: dict[str, Any]) -> Config:
         """A copy with keys of some sections changed: ``cfg.replace(train={"lr": 1e-5})``."""
         held = self.to_dict()

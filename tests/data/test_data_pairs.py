@@ -8,7 +8,7 @@ import tifffile
 from microseg._util import InputError
 from microseg.data import find_pairs, load_pair_list, load_samples, read_pair_list
 from microseg.io import MissingFileError
-from microseg.train.config import load_config
+from microseg.config import load_config
 
 
 def _write(folder, names, *, value=255, shape=(8, 8)):

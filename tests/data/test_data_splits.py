@@ -134,7 +134,7 @@ def _samples(*shapes):
 def test_a_split_that_leaves_one_patch_to_train_is_refused(caplog):
     """Two 512-px images at patch 512: one patch trains, one validates. Refused, with the fixes."""
     from microseg.train.build import training_regions
-    from microseg.train.config import DataConfig
+    from microseg.data.config import DataConfig
 
     samples = _samples((512, 512), (512, 512))
     with pytest.raises(InputError, match=r"data.split=random: 2 image\(s\) of 512 × 512 px give 1 training patch "
@@ -161,7 +161,7 @@ def test_a_split_whose_validation_is_all_unknown_label_is_refused():
     import dataclasses
 
     from microseg.train.build import training_regions
-    from microseg.train.config import DataConfig
+    from microseg.data.config import DataConfig
 
     samples = _samples((64, 128))
     valid = np.ones((64, 128), bool)

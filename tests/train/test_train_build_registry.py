@@ -6,7 +6,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from microseg._util import InputError  # noqa: E402
-from microseg.train import load_config  # noqa: E402
+from microseg.config import load_config  # noqa: E402
 from microseg.train.build import _model_options, build_loss, build_model  # noqa: E402
 
 

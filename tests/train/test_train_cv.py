@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from microseg._util import InputError
-from microseg.train import cross_validate, load_config, synthetic_samples
+from microseg.config import load_config
+from microseg.train import cross_validate, synthetic_samples
 from microseg.train.cv import plan_folds
 
 TINY = ["data.chip=32", "data.patch=32", "data.split=columns", "model.arch=unet_plain",

@@ -12,7 +12,8 @@ from torch import nn
 from microseg import losses
 from microseg._util import InputError
 from microseg.data import PatchDataset
-from microseg.train import fit, load_config, train, validate
+from microseg.config import load_config
+from microseg.train import fit, train, validate
 from microseg.train.config import TrainConfig
 from microseg.train.pretrain import synthetic_samples
 

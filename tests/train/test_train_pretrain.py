@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from microseg._util import InputError
-from microseg.train import load_config, synthetic_samples
+from microseg.config import load_config
+from microseg.train import synthetic_samples
 from microseg.train.build import load_training_samples
 from microseg.train.pretrain import MODES, PHASE_MODES
 
@@ -93,7 +94,7 @@ def test_tiny_phase_pretraining_run(tmp_path):
 
 
 def test_a_phase_mode_needs_the_phase_target():
-    from microseg.train import load_config
+    from microseg.config import load_config
     from microseg.train.build import load_training_samples
 
     cfg = load_config(None, overrides=["data.pairs=synthetic:precipitates", "data.target=boundaries"])

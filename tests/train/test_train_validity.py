@@ -11,7 +11,8 @@ from torch import nn
 from microseg._util import IGNORE_LABEL, InputError
 from microseg.data import PatchDataset, Sample, load_pair_folder
 from microseg.io import write_image
-from microseg.train import load_config, synthetic_samples, train, validate
+from microseg.config import load_config
+from microseg.train import synthetic_samples, train, validate
 from microseg.train.build import training_regions
 
 TINY = ["data.chip=32", "data.patch=32", "data.split=columns", "model.arch=unet_plain",

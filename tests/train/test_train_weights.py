@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from microseg._util import InputError
-from microseg.train import load_config
+from microseg.config import load_config
 from microseg.train.build import build_model
 
 

@@ -32,7 +32,7 @@ CV_TABLES = ("cv_results.csv", "cv_results.md", "cv_results.json")
 
 # ------------------------------------------------------------------------------ config
 def resolve_config(config: Any, overrides: Sequence[str] = ()) -> Any:
-    """A :class:`microseg.train.Config` from a Config, a YAML path (or None: the defaults) or a
+    """A :class:`microseg.config.Config` from a Config, a YAML path (or None: the defaults) or a
     dict of sections, with ``"section.key=value"`` overrides applied in order.
 
     Examples
@@ -41,7 +41,7 @@ def resolve_config(config: Any, overrides: Sequence[str] = ()) -> Any:
     >>> cfg.train.epochs, cfg.train.lr
     (3, 0.01)
     """
-    from microseg.train import Config, load_config
+    from microseg.config import Config, load_config
 
     if isinstance(overrides, str):
         overrides = [overrides]
@@ -173,7 +173,7 @@ def train(config: Any, *, output: str | os.PathLike, overrides: Sequence[str] = 
     Parameters
     ----------
     config : Config, path or dict
-        The run (:func:`microseg.train.load_config`): a Config, a YAML file, or a dict of
+        The run (:func:`microseg.config.load_config`): a Config, a YAML file, or a dict of
         sections (``{"train": {"epochs": 5}}``) over the defaults.
     output : path
         The run folder: ``best/`` (the best model), ``last/`` (resumable checkpoint),

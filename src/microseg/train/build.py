@@ -15,7 +15,8 @@ import logging
 from typing import Any
 
 from microseg._util import InputError
-from microseg.train.config import Config, DataConfig, LossConfig
+from microseg.data.config import DataConfig
+from microseg.losses.config import LossConfig
 
 logger = logging.getLogger(__name__)
 
@@ -205,7 +206,7 @@ def _check_init_matches(config: Config, model: Any, init_from: Any) -> None:
     takes it as it is, but one that names another architecture or other options would be
     silently ignored, so it is refused.
     """
-    from microseg.train.config import ModelConfig
+    from microseg.models.config import ModelConfig
 
     m = config.model
     if m == ModelConfig():

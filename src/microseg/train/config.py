@@ -6,11 +6,8 @@ composes the six sections (``data`` in :mod:`microseg.data.config`, ``model`` in
 ``infer`` in :mod:`microseg.infer.config`, ``grains`` in :mod:`microseg.grains.config`)
 and reads them from YAML with ``--set`` overrides.
 
-This module also still answers for the names it held before the sections moved
-(``Config``, ``load_config``, ``from_dict``, ``parse_override``, ``dump_config``,
-``write_config``, ``SECTIONS`` and the other sections' classes): import them from
-:mod:`microseg.config` (or the section's stage) instead. The assembly's names are looked
-up when first used, so that this module, which the assembly imports, does not import it.
+The training stage reads a whole :class:`microseg.config.Config` but never imports the
+assembly (which imports this module): it uses the sections and ``config.write(folder)``.
 
 Examples
 --------
@@ -23,16 +20,10 @@ microseg._util.InputError: unknown train.schedule 'plato'; valid: plateau, step,
 """
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Any
 
 from microseg._util import InputError, look_up_option
-from microseg.data.config import SPLITS, TARGETS, DataConfig
-from microseg.grains.config import GrainsConfig
-from microseg.infer.config import InferConfig
-from microseg.losses.config import LossConfig
-from microseg.models.config import ModelConfig
 from microseg.train.schedule import SCHEDULES
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -104,20 +95,4 @@ class TrainConfig:
                              "train.early_stop >= 0")
 
 
-# Names this module held before the assembly moved to microseg.config (kept for old imports).
-_ASSEMBLY = ("Config", "SECTIONS", "from_dict", "load_config", "parse_override", "dump_config",
-             "write_config")
-
-__all__ = ["TrainConfig", "DEVICES", "PRECISIONS", "MONITORS", "SCHEDULES",
-           # re-exported from the sections' stages and (lazily) from microseg.config:
-           "DataConfig", "SPLITS", "TARGETS", "ModelConfig", "LossConfig", "InferConfig", "GrainsConfig",
-           *_ASSEMBLY]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _ASSEMBLY:
-        assembly = importlib.import_module("microseg.config")
-        if name == "SECTIONS":  # the old table: section name -> class
-            return {s: assembly.section_schema(s) for s in assembly.SECTIONS}
-        return getattr(assembly, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = ["TrainConfig", "DEVICES", "PRECISIONS", "MONITORS", "SCHEDULES"]

@@ -34,7 +34,6 @@ import numpy as np
 
 from microseg._util import InputError, write_text_atomic
 from microseg.io import write_json
-from microseg.train.config import Config
 
 logger = logging.getLogger(__name__)
 
@@ -233,12 +232,11 @@ def cross_validate(config: Config, *, out_dir: str | os.PathLike, folds: Sequenc
     from microseg.infer import LoadedModel, predict_probs
     from microseg.models import load_model
     from microseg.train.build import load_training_samples
-    from microseg.train.config import write_config
     from microseg.train.loop import train
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_config(config, out_dir)
+    config.write(out_dir)
     samples = samples if samples is not None else load_training_samples(config.data, seed=config.train.seed)
     plans = plan_folds(samples, config)
     chosen = list(range(1, len(plans) + 1)) if folds is None else [int(k) for k in folds]

@@ -41,7 +41,7 @@ from microseg._util import IGNORE_LABEL, InputError, look_up_option, progress as
 from microseg.io import write_json
 from microseg.train._batching import batches as _batches, collate, final_output, steps_per_epoch
 from microseg.train.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint, swap_folder
-from microseg.train.config import Config, TrainConfig, write_config
+from microseg.train.config import TrainConfig
 from microseg.train.schedule import is_better, make_schedule
 
 logger = logging.getLogger(__name__)
@@ -485,14 +485,17 @@ def train(config: Config, *, out_dir: str | os.PathLike, resume: bool = True, pr
     """
     from microseg.train.build import build_loss, build_model, build_training_data, model_metadata
 
-    if not isinstance(config, Config):
-        raise InputError(f"config must be a Config (see load_config); got {type(config).__name__}")
+    missing = [s for s in ("data", "model", "loss", "train") if getattr(config, s, None) is None]
+    if missing or not hasattr(config, "write"):
+        raise InputError(f"config must be a microseg.config.Config with the data, model, loss and train "
+                         f"sections (microseg.config.load_config); got {type(config).__name__}"
+                         + (f" without {', '.join(missing)}" if missing and hasattr(config, "write") else ""))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     init_from = init_from if init_from is not None else config.train.init_from
     if init_from is not None:
         config = config.replace(train={"init_from": str(init_from)})
-    write_config(config, out_dir)
+    config.write(out_dir)
     seed_everything(config.train.seed)
     model = build_model(config, init_from=init_from)
     loss_fn = build_loss(config.loss)
