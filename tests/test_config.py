@@ -155,10 +155,10 @@ def test_grains_and_infer_defaults_are_the_cli_and_library_defaults():
     assert g.min_diameter_um == lib["min_diameter"].default == 0.0
     assert (g.exclude_border, g.close_gaps, g.merge_threshold) == (
         lib["exclude_border"].default, lib["close_gaps"].default, lib["merge_threshold"].default)
-    args = build_parser().parse_args(["grains", "map.tif", "-o", "out"])
-    assert (args.min_diameter, not args.keep_border, args.close_gaps, args.merge_threshold) == (
-        g.min_diameter_um, g.exclude_border, g.close_gaps, g.merge_threshold)
-    assert build_parser().parse_args(["predict", "m", "--image", "x.tif", "-o", "out"]).threshold == i.threshold
+    args = build_parser().parse_args(["grains", "map.tif", "-o", "out"])   # not given: the section decides
+    assert (args.min_diameter, args.exclude_border, args.close_gaps, args.merge_threshold) == (None,) * 4
+    assert build_parser().parse_args(["predict", "m", "--image", "x.tif", "-o", "out"]).threshold is None
+    assert i.threshold == 0.5   # what a threshold not given resolves to (tests/tasks/test_predict.py)
 
 
 def test_the_training_stage_reads_a_config_without_importing_the_assembly(tmp_path):

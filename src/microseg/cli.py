@@ -134,11 +134,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("map", type=Path, help="boundary map (1 = boundary) or probability in [0, 1]")
     p.add_argument("--pixel-size", type=float, default=None,
                    help="µm per pixel (default: read from the file)")
-    p.add_argument("--min-diameter", type=float, default=grains_defaults.min_diameter_um,
+    p.add_argument("--config", type=Path, default=None, metavar="YAML",
+                   help="a run configuration: its grains section gives the options not given here "
+                        "(min_diameter_um, exclude_border, close_gaps, merge_threshold); the resolved "
+                        "section is written as config.yaml")
+    p.add_argument("--min-diameter", type=float, default=None,
                    help="smallest grain kept, as ECD in µm (in px when the pixel size is unknown); "
-                        "0 keeps every grain")
-    p.add_argument("--keep-border", action="store_true", help="keep grains cut by the image edge")
-    p.add_argument("--close-gaps", default=grains_defaults.close_gaps,
+                        f"default: the config's, else {grains_defaults.min_diameter_um:g} (every grain kept)")
+    p.add_argument("--keep-border", action="store_const", const=False, dest="exclude_border", default=None,
+                   help="keep grains cut by the image edge (default: excluded, as "
+                        "grains.exclude_border: true)")
+    p.add_argument("--close-gaps", default=None,
                    choices=("merge", "watershed", "hysteresis", "none"),
                    help="how open boundaries become closed grains: merge (default: grains joined "
                         "through gaps are cut by a watershed and merged again where the boundary "
@@ -146,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "stops short: binary maps with gaps), hysteresis (a probability map's weak "
                         "boundary joined to strong; on a binary map the same as none), none. On a "
                         "complete map every mode gives the plain labelling")
-    p.add_argument("--merge-threshold", type=float, default=grains_defaults.merge_threshold,
+    p.add_argument("--merge-threshold", type=float, default=None,
                    help="merge: regions stay apart where their shared boundary's mean strength is at "
                         "least this (0-1, default 0.2; higher merges more)")
     p.add_argument("--threshold", type=float, default=0.5, help="probability threshold for boundaries")
@@ -281,7 +287,11 @@ def _add_learning_commands(subs, c) -> None:
                    help="model folders (model.safetensors + model.json)")
     p.add_argument("--image", nargs="+", type=Path, required=True,
                    help="images to segment (grey, RGB/RGBA or grey stored as RGB, as train reads them)")
-    p.add_argument("--threshold", type=float, default=0.5, help="threshold on the mean probability")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="threshold on the mean probability (default: the config's infer.threshold, else 0.5)")
+    p.add_argument("--config", type=Path, default=None, metavar="YAML",
+                   help="a run configuration: its infer section gives the options not given here; the "
+                        "resolved section is written as config.yaml")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--pixel-size", type=float, default=None, help="µm per pixel (default: from the file)")
     p.add_argument("--no-rescale", dest="rescale", action="store_false",

@@ -54,9 +54,10 @@ def cmd_grains(args: argparse.Namespace) -> None:
     from microseg import tasks
 
     result = tasks.grains(args.map, pixel_size=args.pixel_size, image=args.image, mask=args.mask,
-                          min_diameter=args.min_diameter, exclude_border=not args.keep_border,
+                          min_diameter=args.min_diameter, exclude_border=args.exclude_border,
                           close_gaps=args.close_gaps, threshold=args.threshold,
-                          merge_threshold=args.merge_threshold, output=args.output, force=args.force,
+                          merge_threshold=args.merge_threshold, config=args.config, output=args.output,
+                          force=args.force,
                           progress=True)
     _show(args, result.text)
 
@@ -132,7 +133,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
     from microseg.tasks import predict
 
     result = predict(args.models, args.image, pixel_size=args.pixel_size, device=args.device,
-                     rescale=args.rescale, threshold=args.threshold, thin=args.thin,
+                     rescale=args.rescale, threshold=args.threshold, thin=args.thin, config=args.config,
                      output=args.output, force=args.force, progress=True)
     _show(args, result.text)
 

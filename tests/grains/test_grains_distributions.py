@@ -84,3 +84,14 @@ def test_js_between_fitted_pdfs():
     assert d == pytest.approx(expected, rel=0.02) and 0 < d < 0.1
     with pytest.raises(InputError, match="not one of each"):
         jensen_shannon_distance(e1, [1.0, 2.0])
+
+
+def test_values_equal_up_to_rounding_are_refused_not_fitted():
+    # aspect ratios of identical square grains: 1 up to rounding; clipped for the beta fit they are
+    # all 1 - eps, where scipy's solver fails (it raised FitSolverError from microseg grains)
+    ratios = 1.0 - np.abs(np.random.default_rng(0).normal(0, 1e-12, 81))
+    ratios[0] = 1.0
+    for kind in ("beta", "lognormal", "exponential"):
+        with pytest.raises(InputError, match="two distinct values"):
+            fit_distribution(ratios, kind)
+    fit_distribution(np.r_[ratios, 0.8, 0.9], "beta")   # distinct values still fit

@@ -7,6 +7,7 @@ import logging
 
 import numpy as np
 import pytest
+import tifffile
 from PIL import Image as PILImage
 from skimage.segmentation import find_boundaries
 
@@ -166,16 +167,60 @@ def test_an_existing_output_is_refused_before_any_work(files, tmp_path, monkeypa
 
 
 def test_one_set_of_defaults_for_the_task_the_cli_and_configs():
+    # the options a run configuration's grains section holds are "not given" (None) in the task
+    # and the CLI; they resolve to the config's values, else GrainsConfig's
     sig = inspect.signature(tasks.grains).parameters
-    cfg = GrainsConfig()
-    assert sig["min_diameter"].default == cfg.min_diameter_um == 0.0
-    assert sig["exclude_border"].default is cfg.exclude_border
-    assert sig["close_gaps"].default == cfg.close_gaps
-    assert sig["merge_threshold"].default == cfg.merge_threshold
+    keys = ("min_diameter", "exclude_border", "close_gaps", "merge_threshold")
+    assert all(sig[k].default is None for k in keys)
     args = build_parser().parse_args(["grains", "map.tif", "-o", "out"])
-    assert args.min_diameter == sig["min_diameter"].default
-    assert (not args.keep_border) is sig["exclude_border"].default
-    assert args.close_gaps == sig["close_gaps"].default
-    assert args.merge_threshold == sig["merge_threshold"].default
+    assert (args.min_diameter, args.exclude_border, args.close_gaps, args.merge_threshold, args.config) == \
+        (None,) * 5
+    assert build_parser().parse_args(["grains", "m.tif", "--keep-border", "-o", "o"]).exclude_border is False
     assert args.threshold == sig["threshold"].default
+    b = np.zeros((40, 40), np.uint8)
+    b[::10, :] = 1
+    b[:, ::10] = 1
+    assert tasks.grains(b, pixel_size=0.5).config == GrainsConfig()
     assert all(p.kind is p.KEYWORD_ONLY for name, p in sig.items() if name != "prob_map")
+
+
+def test_a_config_file_gives_the_options_not_given_and_is_saved_with_the_outputs(tmp_path, capsys):
+    from microseg.cli import main
+    from microseg.config import load_config
+
+    b = np.zeros((60, 60), np.uint8)
+    b[::12, :] = 1
+    b[:, ::12] = 1
+    b[30:33, 36] = 0        # a gap: none leaves two cells joined, merge closes it
+    tifffile.imwrite(tmp_path / "map.tif", b)
+    (tmp_path / "run.yaml").write_text("train: {epochs: 3}\ngrains: {close_gaps: none, exclude_border: false}\n")
+    plain = tasks.grains(b)
+    configured = tasks.grains(b, config=tmp_path / "run.yaml")
+    assert configured.config.close_gaps == "none" and configured.config.exclude_border is False
+    assert configured.summary["n_grains"] != plain.summary["n_grains"]
+    given = tasks.grains(b, config=tmp_path / "run.yaml", close_gaps="merge")   # what is given wins
+    assert given.config.close_gaps == "merge" and given.config.exclude_border is False
+    assert main(["grains", str(tmp_path / "map.tif"), "--pixel-size", "1", "--config", str(tmp_path / "run.yaml"),
+                 "-o", str(tmp_path / "out")]) == 0
+    saved = load_config(tmp_path / "out" / "config.yaml", sections=("grains",)).grains
+    assert saved == configured.config
+    assert "train" not in (tmp_path / "out" / "config.yaml").read_text()
+    (tmp_path / "bad.yaml").write_text("grains: {close_gap: none}\n")
+    assert main(["grains", str(tmp_path / "map.tif"), "--pixel-size", "1", "--config", str(tmp_path / "bad.yaml"),
+                 "-o", str(tmp_path / "out2")]) == 2
+    err = capsys.readouterr().err
+    assert "bad.yaml" in err and "did you mean 'close_gaps'" in err
+    assert not (tmp_path / "out2").exists()
+
+
+def test_min_diameter_of_a_config_does_not_apply_without_a_pixel_size(tmp_path, caplog):
+    b = np.zeros((60, 60), np.uint8)
+    b[::6, :] = 1
+    b[:, ::6] = 1
+    (tmp_path / "run.yaml").write_text("grains: {min_diameter_um: 8}\n")
+    with caplog.at_level("INFO", logger="microseg"):
+        px = tasks.grains(b, config=tmp_path / "run.yaml")            # no pixel size: not applied
+    assert px.summary["n_grains"] == tasks.grains(b).summary["n_grains"] > 0
+    assert "does not apply" in caplog.text
+    with pytest.raises(InputError, match="no grains"):   # with 1 µm pixels it applies: cells of 5 µm go
+        tasks.grains(b, pixel_size=1.0, config=tmp_path / "run.yaml")

@@ -45,7 +45,7 @@ def test_the_task_is_what_the_cli_writes_and_prints(files, tmp_path, capsys):
     result = tasks.predict(models, images, device="cpu")
     assert printed == result.text + "\n"
     assert sorted(p.name for p in out.iterdir()) == sorted(result.output_names())
-    assert len(result.output_names()) == 6
+    assert len(result.output_names()) == 6          # 3 per image (config.yaml only with a config)
     for item in result.images:
         prob = io.read_prob_image(out / f"{item.name}_prob.tif")
         assert np.array_equal(prob.data, item.prob) and prob.pixel_size == pytest.approx(0.05)
@@ -128,3 +128,19 @@ def test_write_is_all_or_nothing_and_never_overwrites(files, tmp_path, monkeypat
     assert list((tmp_path / "bad").iterdir()) == []
     with pytest.raises(InputError, match="two outputs"):
         tasks.predict(files / "m1", [files / "a.tif", files / "a.tif"], output=tmp_path / "dup")
+
+
+def test_the_threshold_comes_from_the_config_unless_given(files, tmp_path):
+    from microseg.config import load_config
+
+    image = io.read_image(files / "a.tif")
+    (tmp_path / "run.yaml").write_text("infer: {threshold: 0.52}\ngrains: {close_gaps: none}\n")
+    from_config = tasks.predict(files / "m1", image, config=tmp_path / "run.yaml", output=tmp_path / "c")
+    assert from_config.settings["threshold"] == 0.52
+    assert np.array_equal(from_config.mask, (from_config.prob >= 0.52).astype(np.uint8))
+    assert load_config(tmp_path / "c" / "config.yaml", sections=("infer",)).infer.threshold == 0.52
+    given = tasks.predict(files / "m1", image, config=tmp_path / "run.yaml", threshold=0.4)
+    assert given.settings["threshold"] == 0.4
+    assert main(["predict", str(files / "m1"), "--image", str(files / "a.tif"), "--config",
+                 str(tmp_path / "run.yaml"), "-o", str(tmp_path / "cli")]) == 0
+    assert np.array_equal(tifffile.imread(tmp_path / "cli" / "a_mask.tif"), from_config.mask)

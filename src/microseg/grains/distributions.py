@@ -98,27 +98,36 @@ def fit_distribution(values: np.ndarray, kind: str, *, loc: float | None = 0.0,
     0.3333
     """
     kind = look_up_option(kind, KINDS, what="distribution kind")
-    x = _check_sample(values, "values")
-    if np.unique(x).size < 2:
+    x = _check_range(_check_sample(values, "values"), kind, loc)
+    if kind == "beta":
+        x = np.clip(x, eps, 1.0 - eps)
+    if np.ptp(x) <= 1e-9 * max(float(np.abs(x).max()), 1e-300):   # equal up to rounding
         raise InputError(f"values: need at least two distinct values to fit a {kind} distribution, "
                          f"got {x.size} value(s) all equal to {x[0]:g}")
     fixed: dict[str, float] = {} if loc is None else {"floc": float(loc)}
-    if kind == "exponential":
-        if x.min() < (0.0 if loc is None else loc):
-            raise InputError(f"values: an exponential with loc={loc} needs values >= {loc}, got min {x.min():g}")
-        params = stats.expon.fit(x, **fixed)
-    elif kind == "lognormal":
-        if x.min() <= (0.0 if loc is None else loc):
-            raise InputError(f"values: a lognormal with loc={loc} needs values > {loc}, got min {x.min():g}")
-        params = stats.lognorm.fit(x, **fixed)
-    else:
-        if x.min() < 0.0 or x.max() > 1.0:
-            raise InputError(f"values: a beta distribution needs values in [0, 1], got [{x.min():g}, {x.max():g}]")
-        x = np.clip(x, eps, 1.0 - eps)
-        params = stats.beta.fit(x, floc=0.0, fscale=1.0)
+    try:
+        if kind == "exponential":
+            params = stats.expon.fit(x, **fixed)
+        elif kind == "lognormal":
+            params = stats.lognorm.fit(x, **fixed)
+        else:
+            params = stats.beta.fit(x, floc=0.0, fscale=1.0)
+    except (stats.FitError, RuntimeError) as exc:   # no maximum of the likelihood
+        raise InputError(f"values: the {kind} fit of {x.size} values did not converge ({exc})") from None
     params = tuple(float(p) for p in params)
     ks = float(stats.kstest(x, _SCIPY[kind](*params).cdf).statistic)
     return FittedDistribution(kind, params, ks, int(x.size))
+
+
+def _check_range(x: np.ndarray, kind: str, loc: float | None) -> np.ndarray:
+    low = 0.0 if loc is None else loc
+    if kind == "exponential" and x.min() < low:
+        raise InputError(f"values: an exponential with loc={loc} needs values >= {loc}, got min {x.min():g}")
+    if kind == "lognormal" and x.min() <= low:
+        raise InputError(f"values: a lognormal with loc={loc} needs values > {loc}, got min {x.min():g}")
+    if kind == "beta" and (x.min() < 0.0 or x.max() > 1.0):
+        raise InputError(f"values: a beta distribution needs values in [0, 1], got [{x.min():g}, {x.max():g}]")
+    return x
 
 
 def _js(p: np.ndarray, q: np.ndarray) -> float:

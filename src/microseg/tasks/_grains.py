@@ -15,15 +15,14 @@ from microseg.grains.analysis import GrainAnalysis, analyse_grains
 from microseg.grains.config import GrainsConfig
 from microseg.io import Image
 from microseg.tasks._base import TaskResult, Writer, check_outputs
+from microseg.tasks._inputs import config_writer, section_config
 
 log = logging.getLogger(__name__)
 
 __all__ = ["GrainsResult", "OUTPUTS", "grains"]
 
-#: The defaults, shared with run configurations' ``grains`` section and the CLI.
-_DEFAULTS = GrainsConfig()
-#: The files :meth:`GrainsResult.write` creates.
-OUTPUTS = ("grains.csv", "summary.json", "labels.tif", "distributions.png", "overlay.png")
+#: The files :meth:`GrainsResult.write` creates (``config.yaml``: the resolved ``grains`` section).
+OUTPUTS = ("grains.csv", "summary.json", "labels.tif", "distributions.png", "overlay.png", "config.yaml")
 
 
 @dataclass(frozen=True)
@@ -33,11 +32,13 @@ class GrainsResult(TaskResult):
     ``labels`` int32 (Y, X) grains 1..N (0 = boundary or excluded), ``table`` one row per
     grain (px and µm columns, as ``grains.csv``), ``summary`` what ``summary.json`` holds,
     ``fits`` the distribution fits, ``text`` the ASTM E112 lines the command prints;
-    ``image`` the micrograph the overlay is drawn on, if one was given.
+    ``image`` the micrograph the overlay is drawn on, if one was given; ``config`` the
+    resolved ``grains`` section the grains were measured with (written as ``config.yaml``).
     """
 
     analysis: GrainAnalysis
     image: np.ndarray | None = None
+    config: GrainsConfig = GrainsConfig()
 
     @property
     def labels(self) -> np.ndarray:
@@ -79,6 +80,7 @@ class GrainsResult(TaskResult):
             ("distributions.png", lambda p: save_figure(plot_grain_distributions(a), p, force=True)),
             ("overlay.png", lambda p: plot_grain_overlay(a.labels, image=self.image).savefig(
                 p, dpi="figure", format="png")),
+            ("config.yaml", config_writer("grains", self.config)),
         ]
 
 
@@ -124,10 +126,10 @@ def _is_binary(prob: np.ndarray) -> bool:
 def grains(prob_map: np.ndarray | Image | str | os.PathLike, *, pixel_size: float | None = None,
            image: np.ndarray | Image | str | os.PathLike | None = None,
            mask: np.ndarray | str | os.PathLike | None = None,
-           min_diameter: float = _DEFAULTS.min_diameter_um, exclude_border: bool = _DEFAULTS.exclude_border,
-           close_gaps: str = _DEFAULTS.close_gaps, threshold: float = 0.5,
-           merge_threshold: float | None = _DEFAULTS.merge_threshold, output: str | os.PathLike | None = None,
-           force: bool = False, progress: bool = False) -> GrainsResult:
+           min_diameter: float | None = None, exclude_border: bool | None = None,
+           close_gaps: str | None = None, threshold: float = 0.5, merge_threshold: float | None = None,
+           config: Any = None, output: str | os.PathLike | None = None, force: bool = False,
+           progress: bool = False) -> GrainsResult:
     """Label, measure and summarise the grains of a 2D boundary map or boundary probability.
 
     Parameters
@@ -143,17 +145,24 @@ def grains(prob_map: np.ndarray | Image | str | os.PathLike, *, pixel_size: floa
     mask : ndarray of bool or path, optional
         The area to analyse (nonzero = specimen; a path is read with
         :func:`microseg.io.read_mask`): nothing outside is measured, its edge cuts grains.
-    min_diameter : float
-        Smallest grain kept, as ECD in µm (in px without a pixel size). The default 0 keeps
-        every grain: a physical threshold belongs to the material and the magnification
-        (seed 000 uses 0.4 µm for its steel; configs set theirs in ``grains.min_diameter_um``).
-    exclude_border, close_gaps, threshold, merge_threshold
+    min_diameter : float, optional
+        Smallest grain kept, as ECD in µm (in px without a pixel size). Default: the
+        config's ``min_diameter_um`` (which applies only where the map has a pixel size),
+        0 without one: every grain kept; a physical threshold belongs to the material and
+        the magnification (seed 000 uses 0.4 µm for its steel).
+    exclude_border, close_gaps, merge_threshold : optional
         As for :func:`microseg.grains.label_grains`; ``close_gaps="hysteresis"`` on a binary
-        map equals ``"none"`` (logged). The defaults are
-        :class:`microseg.grains.config.GrainsConfig`'s, as for a run configuration.
+        map equals ``"none"`` (logged). Default: the config's, else
+        :class:`microseg.grains.config.GrainsConfig`'s (``True``, ``"merge"``, the library's).
+    threshold : float
+        Probability threshold for boundaries.
+    config : path, Config or GrainsConfig, optional
+        A run configuration whose ``grains`` section gives the options not given here (a
+        YAML file is read for that section only); the resolved section is written with the
+        outputs as ``config.yaml``.
     output : path, optional
         Folder to write ``grains.csv``, ``summary.json``, ``labels.tif``,
-        ``distributions.png`` and ``overlay.png`` to (checked before any work).
+        ``distributions.png``, ``overlay.png`` and ``config.yaml`` to (checked before any work).
     force : bool
         Overwrite existing outputs.
     progress : bool
@@ -176,18 +185,27 @@ def grains(prob_map: np.ndarray | Image | str | os.PathLike, *, pixel_size: floa
         check_outputs(output, OUTPUTS, force=force)
     from microseg import io
 
+    cfg = section_config(config, "grains", min_diameter_um=min_diameter, exclude_border=exclude_border,
+                         close_gaps=close_gaps, merge_threshold=merge_threshold)
+
     prob, pixel_size, source = _read_map(prob_map, pixel_size)
     if _is_path(mask):
         mask = io.read_mask(mask, shape=prob.shape)
     overlay_image = _read_image(image, prob.shape, pixel_size, source)
-    if str(close_gaps).lower() == "hysteresis" and prob.ndim == 2 and _is_binary(prob):
+    if min_diameter is None and cfg.min_diameter_um > 0 and not pixel_size:
+        log.info("%s: grains.min_diameter_um %g of the config does not apply: the map has no pixel size "
+                 "(give one, or min_diameter in px)", source, cfg.min_diameter_um)
+        min_diameter = 0.0
+    elif min_diameter is None:
+        min_diameter = cfg.min_diameter_um
+    if str(cfg.close_gaps).lower() == "hysteresis" and prob.ndim == 2 and _is_binary(prob):
         log.info("%s: close_gaps 'hysteresis' on a binary map (only 0 and 1) is the same as 'none': "
                  "hysteresis extends strong boundaries through weak ones, and a binary map has none",
                  source)
     analysis = analyse_grains(prob, pixel_size=pixel_size, min_diameter=min_diameter,
-                              exclude_border=exclude_border, close_gaps=close_gaps, threshold=threshold,
-                              merge_threshold=merge_threshold, mask=mask, source=source)
-    result = GrainsResult(analysis, overlay_image)
+                              exclude_border=cfg.exclude_border, close_gaps=cfg.close_gaps, threshold=threshold,
+                              merge_threshold=cfg.merge_threshold, mask=mask, source=source)
+    result = GrainsResult(analysis, overlay_image, cfg)
     s = analysis.summary
     unit = "µm" if pixel_size else "px"
     mean = s.get("mean_ecd_um") if pixel_size else s.get("mean_ecd_px")

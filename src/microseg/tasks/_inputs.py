@@ -118,3 +118,45 @@ def as_inputs(images: Any, *, what: str = "images", stacks: bool = True) -> list
                              f"{type(item).__name__}")
         out.append(Input(name, item, stacks and _is_stack(item)))
     return out
+
+
+def section_config(config: Any, name: str, **given: Any) -> Any:
+    """Section ``name`` of a run configuration, with the options a caller gave on top.
+
+    ``config``: ``None`` (the section's defaults), a YAML path (only this section is read,
+    :func:`microseg.config.load_config`), a :class:`microseg.config.Config` or the section's
+    dataclass. ``given``: option values that replace the section's; ``None`` means "not
+    given" (the section's value stays). The result is checked.
+
+    >>> section_config(None, "grains", close_gaps="watershed").close_gaps
+    'watershed'
+    """
+    import dataclasses
+
+    from microseg.config import Config, load_config, section_schema
+
+    schema = section_schema(name)
+    if config is None:
+        section = schema()
+    elif isinstance(config, schema):
+        section = config
+    elif isinstance(config, Config):
+        section = getattr(config, name) or schema()
+    elif isinstance(config, (str, os.PathLike)):
+        section = getattr(load_config(config, sections=(name,)), name)
+    else:
+        raise InputError(f"config must be a YAML file, a microseg.config.Config or a {schema.__name__}; "
+                         f"got {type(config).__name__}")
+    section = dataclasses.replace(section, **{k: v for k, v in given.items() if v is not None})
+    section.check()
+    return section
+
+
+def config_writer(name: str, section: Any):
+    """A writer of ``config.yaml`` holding the resolved section ``name`` (saved with outputs)."""
+    import dataclasses
+
+    from microseg.config import dump_config, from_dict
+
+    text = dump_config(from_dict({name: dataclasses.asdict(section)}, sections=(name,)))
+    return lambda path: Path(path).write_text(text, encoding="utf-8")

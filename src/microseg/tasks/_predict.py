@@ -22,7 +22,7 @@ import numpy as np
 from microseg._util import InputError
 from microseg._util import progress as _progress
 from microseg.tasks._base import TaskResult, Writer, check_outputs
-from microseg.tasks._inputs import Input, as_inputs
+from microseg.tasks._inputs import Input, as_inputs, config_writer, section_config
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,7 @@ class PredictResult(TaskResult):
     images: tuple[PredictedImage, ...]
     models: tuple[str, ...] = ()
     settings: dict = field(default_factory=dict)
+    config: Any = None   #: the resolved ``infer`` section, when a config was given (``config.yaml``)
 
     def __getitem__(self, name: str) -> PredictedImage:
         for item in self.images:
@@ -140,6 +141,8 @@ class PredictResult(TaskResult):
         out: list[tuple[str, Writer]] = []
         for item in self.images:
             out += item.files()
+        if self.config is not None:
+            out.append(("config.yaml", config_writer("infer", self.config)))
         return out
 
 
@@ -154,7 +157,7 @@ def _check_threshold(threshold: Any) -> float:
 
 
 def predict(models: Any, images: Any, *, pixel_size: float | None = None, device: str = "auto",
-            rescale: bool = True, threshold: float = 0.5, thin: bool = True,
+            rescale: bool = True, threshold: float | None = None, thin: bool = True, config: Any = None,
             output: str | os.PathLike | None = None, force: bool = False,
             progress: bool = False) -> PredictResult:
     """Predict probability maps with one model or an ensemble (what ``microseg predict`` does).
@@ -173,12 +176,18 @@ def predict(models: Any, images: Any, *, pixel_size: float | None = None, device
     device : {"auto", "cpu", "cuda"}
     rescale : bool
         ``False``: feed the images as they are (no resampling to the models' pixel size).
-    threshold : float
-        The mask is ``mean probability >= threshold``.
+    threshold : float, optional
+        The mask is ``mean probability >= threshold``; default the config's
+        ``infer.threshold``, else 0.5.
     thin : bool
         For boundary models trained with ``train.thin`` (every model's metadata says
         ``thin``): write the mask as its 1-px skeleton, the form of the label. ``False``:
         the band the network draws.
+    config : path, Config or InferConfig, optional
+        A run configuration whose ``infer`` section gives the options not given here (a
+        YAML file is read for that section only); the resolved section is written with the
+        outputs as ``config.yaml`` (only when a config is given, so that several runs may
+        write their images into one folder).
     output : path, optional
         Folder to write the result to (checked first, written last, all files or none).
     force : bool
@@ -195,10 +204,12 @@ def predict(models: Any, images: Any, *, pixel_size: float | None = None, device
     from microseg.infer import predict_ensemble
     from microseg.infer.predict import as_loaded_models
 
-    threshold = _check_threshold(threshold)
+    cfg = section_config(config, "infer", threshold=None if threshold is None else _check_threshold(threshold))
+    threshold = cfg.threshold
     inputs = as_inputs(images, stacks=False)
     if output is not None:   # before the models are loaded
-        check_outputs(output, _output_names(inputs, several=_count(models) > 1), force=force)
+        check_outputs(output, _output_names(inputs, several=_count(models) > 1)
+                      + (["config.yaml"] if config is not None else []), force=force)
     loaded = as_loaded_models(models)
     several = len(loaded) > 1
     thinned = bool(thin) and all(m.metadata.get("thin") for m in loaded)
@@ -217,7 +228,8 @@ def predict(models: Any, images: Any, *, pixel_size: float | None = None, device
         log.debug("%s: %d model(s), positive fraction %.4f", inp.source, len(loaded), items[-1].positive_fraction)
     result = PredictResult(tuple(items), models=tuple(m.name for m in loaded),
                            settings={"threshold": threshold, "thin": thinned, "device": str(device),
-                                     "rescale": bool(rescale)})
+                                     "rescale": bool(rescale)},
+                           config=None if config is None else cfg)
     if output is not None:
         result.write(output, force=force)
     return result
