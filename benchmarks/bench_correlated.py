@@ -45,13 +45,12 @@ SAVE = os.environ.get("SAVE")  # a folder: keep the predictions and the truth of
 def write_user_files(root: Path, pair) -> dict[str, Path]:
     """The files a user brings: the EBSD map, the SEM image, the clicked fiducials."""
     from microseg.io import write_ebsd, write_image
+    from microseg.register import write_landmarks
 
     files = {"ebsd": root / "scan.ang", "image": root / f"{MODE}.tif", "points": root / "fiducials.csv"}
     write_ebsd(files["ebsd"], pair.ebsd)
     write_image(files["image"], pair.image.data, pixel_size=pair.image.pixel_size)
-    rows = ["id,x_um,y_um,col,row"] + [f"F{i + 1},{x},{y},{c},{r}" for i, ((x, y), (c, r))
-                                       in enumerate(zip(pair.landmarks.src_um, pair.landmarks.dst_px))]
-    files["points"].write_text("\n".join(rows) + "\n")
+    write_landmarks(files["points"], pair.landmarks)
     return files
 
 

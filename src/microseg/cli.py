@@ -73,8 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _sub(subs, "synth", c.cmd_synth, "write a synthetic micrograph (or FIB-SEM stack) with exact truth",
              "examples:\n  microseg synth -o poly/ --size 1024 --mean-diameter 40 --mode bse\n"
-             "  microseg synth -o fib/ --kind porous --slices 32 --size 256")
-    p.add_argument("--kind", choices=["polycrystal", "porous"], default="polycrystal")
+             "  microseg synth -o fib/ --kind porous --slices 32 --size 256\n"
+             "  microseg synth -o pair/ --kind pair --size 512   # scan.ang + image.tif + fiducials.csv\n"
+             "      # for microseg labels, with the exact boundaries in the image frame")
+    p.add_argument("--kind", choices=["polycrystal", "porous", "pair"], default="polycrystal",
+                   help="polycrystal: SEM micrograph with exact boundaries; porous: FIB-SEM stack; pair: "
+                        "SEM image + partial EBSD map + fiducials of one curved polycrystal (drifting frame, "
+                        "misindexed points, dislocation walls)")
     p.add_argument("--size", type=int, default=512, help="image edge in px (Y = X)")
     p.add_argument("--slices", type=int, default=32, help="number of slices (porous only)")
     p.add_argument("--mean-diameter", type=float, default=40.0, help="mean grain ECD in px")

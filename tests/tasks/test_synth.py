@@ -84,3 +84,21 @@ def test_bad_options_are_refused_before_any_work(tmp_path):
     with pytest.raises(InputError, match="mode"):
         tasks.synth(mode="tem", size=32, output=tmp_path / "o")
     assert not (tmp_path / "o").exists() or list((tmp_path / "o").iterdir()) == []
+
+
+def test_a_correlated_pair_is_what_labels_reads(tmp_path, capsys):
+    # the user's files for microseg labels: an EBSD map, an SEM image, the fiducials, and the exact truth
+    from microseg.cli import main
+    from microseg.register import read_landmarks
+
+    result = tasks.synth("pair", size=256, mean_diameter=30, seed=2, output=tmp_path / "pair")
+    assert sorted(p.name for p in (tmp_path / "pair").iterdir()) == sorted(
+        ["scan.ang", "image.tif", "fiducials.csv", "boundaries.tif", "classes.tif", "truth.json"])
+    assert result.image.dtype == np.uint16 and result.image.shape == (256, 256)
+    back = read_landmarks(tmp_path / "pair" / "fiducials.csv")
+    np.testing.assert_allclose(back.dst_px, result.landmarks.dst_px)
+    assert io.read_ebsd(tmp_path / "pair" / "scan.ang").shape == result.ebsd.shape
+    assert set(np.unique(result.classes)) <= {0, 1, 2, 3} and result.truth["n_cells"] > 10
+    assert main(["labels", str(tmp_path / "pair" / "scan.ang"), "--image", str(tmp_path / "pair" / "image.tif"),
+                 "--points", str(tmp_path / "pair" / "fiducials.csv"), "-o", str(tmp_path / "tp")]) == 0
+    assert (tmp_path / "tp" / "meta.json").is_file()

@@ -1,4 +1,4 @@
-"""Landmark (fiducial) point pairs: the :class:`Landmarks` container and the CSV reader."""
+"""Landmark (fiducial) point pairs: the :class:`Landmarks` container, the CSV reader and writer."""
 from __future__ import annotations
 
 import csv
@@ -168,3 +168,25 @@ def _number(path: Path, line: int, row: list[str], col: int, name: str) -> float
     if not np.isfinite(value):
         raise FileFormatError(f"{path}: line {line}, column {name!r}: {text!r} is not a finite number")
     return value
+
+
+def write_landmarks(path: str | os.PathLike, landmarks: Landmarks, *, force: bool = False) -> Path:
+    """Write landmark pairs as the CSV :func:`read_landmarks` reads (``id,x_um,y_um,col,row``).
+
+    Written atomically; an existing file is kept unless ``force``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "points.csv"
+    >>> lm = Landmarks([[0, 0], [5, 0], [0, 5]], [[10, 12], [110, 12], [10, 112]], names=("A", "B", "C"))
+    >>> _ = write_landmarks(p, lm)
+    >>> back = read_landmarks(p)
+    >>> back.names, bool(np.array_equal(back.dst_px, lm.dst_px))
+    (('A', 'B', 'C'), True)
+    """
+    from microseg._util import write_text_atomic
+
+    rows = ["id,x_um,y_um,col,row"] + [f"{n},{x!r},{y!r},{c!r},{r!r}" for n, (x, y), (c, r)
+                                       in zip(landmarks.names, landmarks.src_um.tolist(), landmarks.dst_px.tolist())]
+    return write_text_atomic(path, "\n".join(rows) + "\n", force=force)

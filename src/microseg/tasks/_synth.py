@@ -5,13 +5,19 @@ with Σ3 twins and subgrains (:func:`microseg.synth.make_polycrystal`) rendered 
 or BSE micrograph; files ``image.tif`` (uint8), ``boundaries.tif``, ``classes.tif``
 (1 HAGB, 2 LAGB, 3 Σ3), ``labels.tif`` and ``truth.json``. ``kind="porous"``: a porous
 two-phase volume (:func:`microseg.synth.make_porous_volume`) rendered as a FIB-SEM stack;
-files ``stack.tif`` (uint8), ``phases.tif`` and ``truth.json``.
+files ``stack.tif`` (uint8), ``phases.tif`` and ``truth.json``. ``kind="pair"``: what a user
+brings to ``microseg labels`` (:func:`microseg.synth.make_correlated_pair`: curved grains,
+Σ3 lamellae, LAGBs and dislocation walls, a drifting SEM frame, a partial EBSD map with
+misindexed points, 8 clicked fiducials); files ``scan.ang``, ``image.tif`` (the SE or BSE
+micrograph), ``fiducials.csv``, the exact truth in the image frame ``boundaries.tif`` and
+``classes.tif``, and ``truth.json``.
 """
 from __future__ import annotations
 
 import logging
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -22,10 +28,11 @@ log = logging.getLogger(__name__)
 
 __all__ = ["synth", "SynthResult", "KINDS", "OUTPUTS"]
 
-KINDS = ("polycrystal", "porous")
+KINDS = ("polycrystal", "porous", "pair")
 #: The files each kind writes.
 OUTPUTS = {"polycrystal": ["image.tif", "boundaries.tif", "classes.tif", "labels.tif", "truth.json"],
-           "porous": ["stack.tif", "phases.tif", "truth.json"]}
+           "porous": ["stack.tif", "phases.tif", "truth.json"],
+           "pair": ["scan.ang", "image.tif", "fiducials.csv", "boundaries.tif", "classes.tif", "truth.json"]}
 
 
 def _u8(data: np.ndarray) -> np.ndarray:
@@ -43,8 +50,8 @@ class SynthResult(TaskResult):
         What ``truth.json`` holds (counts, fractions, the settings).
     pixel_size : float
         µm per pixel (and between slices of a stack).
-    image : ndarray of uint8, (Y, X), or None
-        The rendered SE/BSE micrograph (polycrystal).
+    image : ndarray of uint8 (polycrystal) or uint16 (pair, as a detector writes it), (Y, X), or None
+        The rendered SE/BSE micrograph.
     boundaries, classes : ndarray of uint8, (Y, X), or None
         1 = boundary; classes 1 HAGB, 2 LAGB, 3 Σ3 (polycrystal).
     labels : ndarray of int32, (Y, X), or None
@@ -53,6 +60,10 @@ class SynthResult(TaskResult):
         The rendered FIB-SEM stack (porous).
     phases : ndarray of uint8, (Z, Y, X), or None
         The true phases: 1 solid, 0 pore (porous).
+    ebsd : EBSDMap or None
+        The EBSD map of part of the imaged area (pair).
+    landmarks : Landmarks or None
+        The fiducials clicked in both: EBSD µm -> image px (pair).
     """
 
     kind: str
@@ -64,6 +75,8 @@ class SynthResult(TaskResult):
     labels: np.ndarray | None = None
     stack: np.ndarray | None = None
     phases: np.ndarray | None = None
+    ebsd: Any = None
+    landmarks: Any = None
 
     @property
     def summary(self) -> dict:
@@ -76,6 +89,10 @@ class SynthResult(TaskResult):
         if self.kind == "polycrystal":
             return (f"synthetic polycrystal: {t['n_cells']} cells, {t['mode'].upper()} image "
                     f"{t['shape'][1]}x{t['shape'][0]} ({files})")
+        if self.kind == "pair":
+            return (f"synthetic correlated pair: {t['mode'].upper()} image {t['shape'][1]}x{t['shape'][0]} "
+                    f"at {t['pixel_size_um']:g} µm/px, EBSD map of {self.ebsd.shape[1]}x{self.ebsd.shape[0]} "
+                    f"points, {len(self.landmarks)} fiducials ({files})")
         return (f"synthetic porous stack: {t['shape'][0]} slices of {t['shape'][2]}x{t['shape'][1]}, solid "
                 f"fraction {t['solid_fraction']:.3f} ({files})")
 
@@ -84,6 +101,14 @@ class SynthResult(TaskResult):
 
         px = self.pixel_size
         truth = [("truth.json", lambda p: io.write_json(p, self.truth, force=True))]
+        if self.kind == "pair":
+            from microseg.register import write_landmarks
+
+            return [("scan.ang", lambda p: io.write_ebsd(p, self.ebsd, force=True)),
+                    ("image.tif", lambda p: io.write_image(p, self.image, pixel_size=px, force=True)),
+                    ("fiducials.csv", lambda p: write_landmarks(p, self.landmarks, force=True)),
+                    ("boundaries.tif", lambda p: io.write_image(p, self.boundaries, pixel_size=px, force=True)),
+                    ("classes.tif", lambda p: io.write_image(p, self.classes, pixel_size=px, force=True)), *truth]
         if self.kind == "polycrystal":
             return [("image.tif", lambda p: io.write_image(p, self.image, pixel_size=px, force=True)),
                     ("boundaries.tif", lambda p: io.write_image(p, self.boundaries, pixel_size=px, force=True)),
@@ -103,8 +128,9 @@ def synth(kind: str = "polycrystal", *, size: int = 512, seed: int = 0, mode: st
 
     Parameters
     ----------
-    kind : {"polycrystal", "porous"}
-        A polycrystal rendered as an SEM micrograph, or a porous volume as a FIB-SEM stack.
+    kind : {"polycrystal", "porous", "pair"}
+        A polycrystal rendered as an SEM micrograph, a porous volume as a FIB-SEM stack, or
+        a correlated SEM image + EBSD map + fiducials of one curved polycrystal.
     size : int
         Image edge in px (Y = X).
     seed : int
@@ -112,8 +138,8 @@ def synth(kind: str = "polycrystal", *, size: int = 512, seed: int = 0, mode: st
     mode : {"se", "bse"}
         Polycrystal: the SEM contrast to render.
     mean_diameter, twin_fraction, subgrain_fraction : float
-        Polycrystal: mean grain ECD in px, fraction of grains with Σ3 lamellae, fraction
-        split into subgrains.
+        Polycrystal and pair: mean grain ECD in px, fraction of grains with Σ3 lamellae;
+        polycrystal: fraction split into subgrains.
     pixel_size : float
         µm per pixel (stored in the TIFFs; the stack's slice spacing too).
     slices, porosity
@@ -150,6 +176,17 @@ def synth(kind: str = "polycrystal", *, size: int = 512, seed: int = 0, mode: st
                                   for k, name in ((1, "hagb"), (2, "lagb"), (3, "sigma3"))}}
         result = SynthResult(kind, truth, pixel_size, image=_u8(image.data), boundaries=poly.boundaries,
                              classes=poly.classes, labels=poly.labels)
+    elif kind == "pair":
+        mode = look_up_option(mode, ("se", "bse"), what="mode")
+        pair = stage.make_correlated_pair((size, size), mode=mode, pixel_size=pixel_size,
+                                          mean_diameter_um=mean_diameter * pixel_size, ebsd_step_um=pixel_size,
+                                          twin_fraction=twin_fraction, seed=seed)
+        truth = {"kind": "pair", "mode": mode, "seed": seed, "shape": [size, size], "pixel_size_um": pixel_size,
+                 "boundary_fraction": float(pair.boundaries.mean()),
+                 **{k: pair.metadata[k] for k in ("n_cells", "mean_ecd_um", "twin_fraction", "lagb_fraction",
+                                                  "wall_fraction", "drift_px", "coverage", "boundary_share")}}
+        result = SynthResult(kind, truth, pixel_size, image=pair.image.data, boundaries=pair.boundaries,
+                             classes=pair.classes, ebsd=pair.ebsd, landmarks=pair.landmarks)
     else:
         phases = stage.make_porous_volume((slices, size, size), porosity=porosity, seed=seed)
         stack = stage.render_fib_sem(phases, seed=seed)
