@@ -140,14 +140,6 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 # ------------------------------------------------------------------------------- models
 def cmd_models(args: argparse.Namespace) -> None:
-    from microseg import losses, models
+    from microseg.tasks import models
 
-    rows = models.model_summary()
-    width = max(len(r["name"]) for r in rows)
-    lines = [f"{'architecture':<{width}}  {'parameters':>11}  side outputs  description"]
-    for r in rows:
-        lines.append(f"{r['name']:<{width}}  {r['params_default']:>11,}  {'yes' if r['side_outputs'] else 'no':<12}  "
-                     f"{r['description']}")
-    lines.append("")
-    lines.append("losses: " + ", ".join(losses.available()))
-    _show(args, "\n".join(lines))
+    _show(args, models().text)

@@ -47,3 +47,26 @@ def test_quiet_silences_the_summary(tmp_path, capsys):
     assert main(["synth", "-q", "-o", str(tmp_path / "c"), "--size", "64", "--mean-diameter", "16"]) == 0
     assert capsys.readouterr().out == ""
     assert (tmp_path / "b" / "image.tif").is_file() and (tmp_path / "c" / "image.tif").is_file()
+
+
+def test_every_command_is_a_thin_call_of_one_task():
+    import ast
+    import inspect
+
+    from microseg import tasks
+
+    parser = build_parser()
+    subs = next(a for a in parser._actions if a.dest == "command").choices
+    task_names = set(tasks.__all__) - {"TaskResult", "check_outputs", "write_all"}
+    for name, sub in subs.items():
+        func = sub.get_default("func")
+        tree = ast.parse(inspect.getsource(func))
+        imported = {a.asname or a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+                    and n.module == "microseg.tasks" for a in n.names}
+        called = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+        called |= {n.func.attr for n in ast.walk(tree) if isinstance(n, ast.Call)
+                   and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name)
+                   and n.func.value.id == "tasks"}
+        used = called & (imported | task_names) & task_names
+        assert len(used) == 1, (name, used)
+        assert len(inspect.getsource(func).splitlines()) <= 20, name   # thin: no work in the CLI
