@@ -23,6 +23,8 @@ def test_check_positive_accepts_and_words_its_message():
         V.check_positive(-1, "w", allow_zero=True, unit="px")
     with pytest.raises(InputError, match=r"^step must be a finite EBSD step > 0 µm; got 0$"):
         V.check_positive(0, "step", unit="µm", what="EBSD step")
+    with pytest.raises(InputError, match=r"^t must be >= 0 \(a finite number\); got -1; it is a sum$"):
+        V.check_positive(-1, "t", allow_zero=True, hint="it is a sum")
 
 
 def test_check_int():
@@ -52,6 +54,11 @@ def test_check_pixel_size():
     for bad in (True, "0.5", object()):
         with pytest.raises(InputError, match="px must be a positive finite length"):
             V.check_pixel_size(bad, "px")
+    assert V.check_pixel_size(0.5, optional=False) == 0.5
+    with pytest.raises(InputError, match=r"^pixel_size must be a positive finite length \(µm per pixel\); got None$"):
+        V.check_pixel_size(None, optional=False)
+    with pytest.raises(InputError, match=r"^pixel_size must be positive and finite \(µm per pixel\); got 0$"):
+        V.check_pixel_size(0, optional=False)
 
 
 def test_check_ndim_and_same_shape():
@@ -94,6 +101,18 @@ def test_masks_boundaries_and_probabilities():
     assert V.as_boundary_map(np.array([0, 1], np.int16))[1] is False
     with pytest.raises(InputError, match=r"boundaries must hold only 0 and 1 .*got values in \[0, 2\]"):
         V.as_boundary_map(np.array([0, 2]))
+
+
+def test_area_mask():
+    np.testing.assert_array_equal(V.as_area_mask(np.array([0, 7], np.uint16)), [False, True])
+    colour = np.zeros((2, 3, 3), np.uint8)
+    colour[0, 1, 2] = 255  # any non-black pixel of a colour image is analysed
+    assert V.as_area_mask(colour, shape=(2, 3)).tolist() == [[False, True, False], [False, False, False]]
+    assert V.as_area_mask(colour, shape=(2, 3, 3)).shape == (2, 3, 3)  # a volume's mask is not colour
+    with pytest.raises(InputError, match=r"^m has shape \(2, 3\) but the map has shape \(3, 3\); "):
+        V.as_area_mask(np.ones((2, 3)), "m", shape=(3, 3))
+    with pytest.raises(InputError, match=r"^a.tif: the mask is empty \(no nonzero pixel\)"):
+        V.as_area_mask(np.zeros((2, 2)), "a.tif: the mask")
 
 
 def test_classes_and_labels():
@@ -149,10 +168,18 @@ def test_stages_refuse_a_bad_pixel_size_and_a_non_positive_number_alike():
     from microseg import classic, grains, metrics
     from microseg.register import boundary_evidence
 
+    from microseg import io, synth
+    from microseg.ebsd import rasterize_cells
+
     lab = np.ones((8, 8), np.int32)
+    ebsd = io.EBSDMap(np.tile([1.0, 0, 0, 0], (2, 2, 1)), np.ones((2, 2), np.int32),
+                      {1: io.Phase(1, "Ni", "m-3m")}, step=1.0)
     for call in (lambda: grains.measure_grains(lab, pixel_size=-1.0),
                  lambda: metrics.mean_ecd(lab, pixel_size=-1.0),
-                 lambda: metrics.hausdorff_distance(lab, lab, pixel_size=-1.0)):
+                 lambda: metrics.hausdorff_distance(lab, lab, pixel_size=-1.0),
+                 lambda: synth.make_polycrystal((32, 32), pixel_size=-1.0),
+                 lambda: rasterize_cells(ebsd, np.ones((2, 2), np.int32), pixel_size=-1.0),
+                 lambda: io.read_prob_image("unused.tif", pixel_size=-1.0)):
         with pytest.raises(InputError, match=r"^pixel_size must be positive and finite \(µm per pixel"):
             call()
     image = np.random.default_rng(0).random((16, 16))

@@ -134,20 +134,3 @@ def progress(iterable: Iterable[T], *, enabled: bool = False, desc: str = "", to
     return tqdm(iterable, desc=desc, total=total, file=_TqdmLogger(log or logger),
                 mininterval=5.0, ascii=True)
 
-
-def check_mask(mask, shape: tuple[int, ...] | None = None, *, name: str = "mask:"):
-    """An area mask as bool (True/nonzero = analysed): a colour image counts any non-black
-    pixel; with ``shape`` it must cover the same pixels; it may not be empty. ``name`` starts
-    the error messages (e.g. ``"scan.tif: the mask"``)."""
-    import numpy as np
-
-    arr = np.asarray(mask)
-    if shape is not None and arr.ndim == len(shape) + 1 and arr.shape[-1] in (3, 4):
-        arr = arr[..., :3].any(axis=-1)
-    if shape is not None and arr.shape != tuple(shape):
-        raise InputError(f"{name} has shape {arr.shape} but the map has shape {tuple(shape)}; "
-                         "the mask must cover the same pixels (True/nonzero = analysed)")
-    arr = arr.astype(bool)
-    if not arr.any():
-        raise InputError(f"{name} is empty (no nonzero pixel); nonzero marks the area to analyse")
-    return arr

@@ -14,6 +14,7 @@ pixel size                     :func:`check_pixel_size` (positive finite µm, pe
 image dimensions               :func:`check_ndim` (2D (Y, X) / 3D (Z, Y, X))
 same shape                     :func:`check_same_shape`
 binary mask                    :func:`as_mask` (bool, or only 0 and 1; or a threshold)
+area mask                      :func:`as_area_mask` (nonzero = analysed; not empty)
 boundary labels                :func:`as_boundaries` (uint8, 1 = boundary, 0 = interior)
 boundary map or probability    :func:`as_boundary_map` (binary, or float in [0, 1])
 probability map                :func:`as_prob` (float32 in [0, 1], no NaN)
@@ -36,7 +37,7 @@ from microseg._util import InputError
 
 __all__ = [
     "check_positive", "check_int", "check_pixel_size", "check_ndim", "check_same_shape",
-    "as_mask", "as_boundaries", "as_boundary_map", "as_prob", "as_classes", "as_labels",
+    "as_mask", "as_area_mask", "as_boundaries", "as_boundary_map", "as_prob", "as_classes", "as_labels",
     "N_CLASSES",
 ]
 
@@ -53,12 +54,13 @@ def _is_number(value: Any) -> bool:
 
 # ---------------------------------------------------------------------------- numbers
 def check_positive(value: Any, name: str, *, allow_zero: bool = False, unit: str = "",
-                   what: str | None = None) -> float:
+                   what: str | None = None, hint: str = "") -> float:
     """``value`` as a float, if it is a finite number > 0 (>= 0 with ``allow_zero``).
 
     Booleans, strings and arrays are refused (``True`` is not a length). ``unit`` and
     ``what`` word the message: ``check_positive(s, "step_um", unit="µm", what="EBSD step")``
-    says ``step_um must be a finite EBSD step > 0 µm; got 0``.
+    says ``step_um must be a finite EBSD step > 0 µm; got 0``; ``hint`` ends it (what the
+    value means, how to fix it).
 
     Examples
     --------
@@ -68,10 +70,16 @@ def check_positive(value: Any, name: str, *, allow_zero: bool = False, unit: str
     Traceback (most recent call last):
     ...
     microseg._util.InputError: sigma must be > 0 px (a finite number); got 0
+    >>> check_positive(-1, "t", what="threshold", hint="e.g. 128 for 8-bit masks")
+    Traceback (most recent call last):
+    ...
+    microseg._util.InputError: t must be a finite threshold > 0; got -1; e.g. 128 for 8-bit masks
     """
     bound = (">= 0" if allow_zero else "> 0") + (f" {unit}" if unit else "")
     message = (f"{name} must be a finite {what} {bound}; got {value!r}" if what
                else f"{name} must be {bound} (a finite number); got {value!r}")
+    if hint:
+        message += f"; {hint}"
     if isinstance(value, (str, bytes, bool, np.bool_)) or np.ndim(value) != 0:
         raise InputError(message)
     try:
@@ -106,8 +114,8 @@ def check_int(value: Any, name: str, *, low: int = 0, high: int | None = None,
     return int(value)
 
 
-def check_pixel_size(value: Any, name: str = "pixel_size", *, ndim: int | None = None
-                     ) -> float | np.ndarray | None:
+def check_pixel_size(value: Any, name: str = "pixel_size", *, ndim: int | None = None,
+                     optional: bool = True) -> float | np.ndarray | None:
     """A pixel size: positive finite µm per pixel, or ``None`` (unknown: lengths in pixels).
 
     Parameters
@@ -121,6 +129,8 @@ def check_pixel_size(value: Any, name: str = "pixel_size", *, ndim: int | None =
         Dimensions of the array the pixel size belongs to. With it the result is a float64
         array of ``ndim`` sizes (a scalar repeated); without it only a number is accepted
         and returned as a float.
+    optional : bool, default True
+        Accept ``None``; with False a pixel size is required (a synthetic image in µm).
 
     Examples
     --------
@@ -130,21 +140,28 @@ def check_pixel_size(value: Any, name: str = "pixel_size", *, ndim: int | None =
     array([0.5, 0.5, 0.5])
     >>> check_pixel_size(None, ndim=2) is None
     True
+    >>> check_pixel_size(0, optional=False)
+    Traceback (most recent call last):
+    ...
+    microseg._util.InputError: pixel_size must be positive and finite (µm per pixel); got 0
     """
-    if value is None:
-        return None
     what = "µm per pixel" if ndim is None else f"µm per pixel: one number or {ndim}, one per axis"
+    or_none = " or None" if optional else ""
+    if value is None:
+        if optional:
+            return None
+        raise InputError(f"{name} must be a positive finite length ({what}); got None")
     if isinstance(value, (bool, np.bool_, str)):
-        raise InputError(f"{name} must be a positive finite length ({what}) or None; got {value!r}")
+        raise InputError(f"{name} must be a positive finite length ({what}){or_none}; got {value!r}")
     try:
         size = np.atleast_1d(np.asarray(value, dtype=float))
     except (TypeError, ValueError):
-        raise InputError(f"{name} must be a positive finite length ({what}) or None; "
+        raise InputError(f"{name} must be a positive finite length ({what}){or_none}; "
                          f"got {value!r}") from None
     if size.ndim != 1 or size.size not in ((1,) if ndim is None else (1, ndim)):
         raise InputError(f"{name} must be a number or one value per axis ({what}); got {value!r}")
     if not (np.isfinite(size).all() and (size > 0).all()):
-        raise InputError(f"{name} must be positive and finite ({what}) or None; got {value!r}")
+        raise InputError(f"{name} must be positive and finite ({what}){or_none}; got {value!r}")
     if ndim is None:
         return float(size[0])
     return np.broadcast_to(size, (ndim,)).astype(float)
@@ -217,6 +234,35 @@ def as_mask(array: Any, name: str, *, threshold: float | None = None,
             raise InputError(f"{name} must be a binary mask (bool, or only 0 and 1); got values in "
                              f"[{lo}, {hi}]; {hint}")
     return arr.astype(bool)
+
+
+def as_area_mask(mask: Any, name: str = "mask", *, shape: Sequence[int] | None = None) -> np.ndarray:
+    """An area mask as bool: nonzero (True) = analysed; it may not be empty.
+
+    With ``shape`` (the map the mask belongs to) it must cover the same pixels, and a
+    colour image ``shape + (3|4,)`` counts any non-black pixel. ``name`` starts the
+    messages, e.g. ``"scan.tif: the mask"``.
+
+    Examples
+    --------
+    >>> as_area_mask([[0, 3], [1, 0]])
+    array([[False,  True],
+           [ True, False]])
+    >>> as_area_mask(np.zeros((2, 2)), "scan.tif: the mask")
+    Traceback (most recent call last):
+    ...
+    microseg._util.InputError: scan.tif: the mask is empty (no nonzero pixel); nonzero marks the area to analyse
+    """
+    arr = np.asarray(mask)
+    if shape is not None and arr.ndim == len(shape) + 1 and arr.shape[-1] in (3, 4):
+        arr = arr[..., :3].any(axis=-1)
+    if shape is not None and arr.shape != tuple(shape):
+        raise InputError(f"{name} has shape {arr.shape} but the map has shape {tuple(shape)}; "
+                         "the mask must cover the same pixels (True/nonzero = analysed)")
+    arr = arr.astype(bool)
+    if not arr.any():
+        raise InputError(f"{name} is empty (no nonzero pixel); nonzero marks the area to analyse")
+    return arr
 
 
 def as_boundaries(array: Any, name: str = "boundaries") -> np.ndarray:

@@ -6,7 +6,7 @@ import pytest
 import tifffile
 
 from microseg._util import InputError
-from microseg.data import binary_mask, check_positive, load_image_mask_folders, load_samples
+from microseg.data import binary_mask, check_positive_class, load_image_mask_folders, load_samples
 from microseg.data.masks import full_scale_colour
 
 
@@ -81,7 +81,7 @@ def test_class_label_masks(tmp_path):
     with pytest.raises(InputError, match=r"a colour mask, but positive=\[1\] names class labels"):
         binary_mask(_rgba(), positive=1)
     with pytest.raises(InputError, match="positive must be a colour"):
-        check_positive([1, -2])
+        check_positive_class([1, -2])
 
 
 def test_non_binary_grey_mask_error_suggests_classes_and_a_threshold(tmp_path):

@@ -90,7 +90,7 @@ def test_few_grains_are_flagged_and_bad_masks_refused():
     few = analyse_grains(poly.boundaries, pixel_size=0.05)
     assert few.summary["n_grains"] < FEW
     assert any("ASTM E112 asks for about 50" in w for w in few.summary["warnings"])
-    with pytest.raises(InputError, match=r"truth.tif mask: has shape \(5, 5\)"):
+    with pytest.raises(InputError, match=r"truth.tif: the mask has shape \(5, 5\)"):
         analyse_grains(poly.boundaries, mask=np.ones((5, 5), bool), source="truth.tif")
     with pytest.raises(InputError, match="is empty"):
         analyse_grains(poly.boundaries, mask=np.zeros((256, 256), bool))

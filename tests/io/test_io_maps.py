@@ -37,7 +37,7 @@ def test_labels_refuse_overwrite(tmp_path):
 @pytest.mark.parametrize(("labels", "match"), [
     (np.full((3, 3), -1), "labels must be >= 0"),
     (np.zeros((3, 3), np.float32), "integer array"),
-    (np.zeros((2, 2, 2, 2), np.int32), "labels must be 2D or 3D"),
+    (np.zeros((2, 2, 2, 2), np.int32), r"labels must be a 2D \(Y, X\) or 3D"),
     (np.full((3, 3), 2**31, np.int64), "labels must be <="),
 ])
 def test_write_labels_errors(tmp_path, labels, match):
@@ -148,7 +148,7 @@ def test_prob_bad_dtype_file(tmp_path):
     (np.array([[np.nan, 0.5]]), {}, "prob: contains 1 NaN values"),
     (np.array([[2.0, 0.5]]), {}, r"values range 0\.5\.\.2"),
     (np.array([[1, 0]], np.int32), {}, "float array"),
-    (np.zeros((2, 2, 2, 2)), {}, "prob must be 2D or 3D"),
+    (np.zeros((2, 2, 2, 2)), {}, r"prob must be a 2D \(Y, X\) or 3D"),
     (np.zeros((2, 2)), {"dtype": "float64"}, "did you mean"),
 ])
 def test_write_prob_errors(tmp_path, prob, kwargs, match):

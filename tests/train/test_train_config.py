@@ -116,8 +116,8 @@ def test_data_keys_for_masks_and_names_as_they_come(tmp_path):
 @pytest.mark.parametrize("override, match", [
     ("data.positive=green", r"unknown data.positive class 'green'.*blue, red, blue\+red, nonzero"),
     ("data.positive=[1, -1]", "data.positive must be a colour"),
-    ("data.mask_threshold=0", "data.mask_threshold must be a number > 0"),
-    ("data.mask_threshold=high", "data.mask_threshold must be a number > 0"),
+    ("data.mask_threshold=0", "data.mask_threshold must be a finite number > 0"),
+    ("data.mask_threshold=high", "data.mask_threshold must be a finite number > 0"),
     ("data.mask_suffix=[a]", "data.mask_suffix must be a string"),
     ("data.image_suffix=null", "data.image_suffix must be a string"),
     ("data.mask_sufix=_th", "unknown key 'mask_sufix' in section 'data'.*did you mean 'mask_suffix'"),
@@ -152,7 +152,7 @@ def test_data_keys_reach_the_loader(tmp_path):
     ({"device": "gpu"}, "unknown train.device 'gpu'"),
     ({"precision": "fp8"}, "unknown train.precision 'fp8'"),
     ({"monitor": "bf_f2"}, "unknown train.monitor 'bf_f2'.*did you mean 'bf_f1'"),
-    ({"batch": 0}, "train.batch must be >= 1"),
+    ({"batch": 0}, "train.batch must be a positive integer"),
     ({"gamma": 1.5}, r"train.gamma must be in \(0, 1\]"),
     ({"early_stop": -1}, "train.early_stop >= 0"),
 ])

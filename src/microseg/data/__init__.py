@@ -23,7 +23,7 @@ from microseg.data.preprocess import (
     NORMALIZE_MODES, apply_preprocessing, median_filter, normalization_stats, normalize,
     preprocessing_spec, thin_boundaries, widen_labels,
 )
-from microseg.data.masks import POSITIVE_OPTIONS, binary_mask, check_positive
+from microseg.data.masks import POSITIVE_OPTIONS, binary_mask, check_positive_class
 from microseg.data.pairs import find_pairs, read_pair_list
 from microseg.data.samples import (
     Sample, load_image_mask_folders, load_pair_folder, load_pair_list, load_samples, to_float_image,
@@ -38,7 +38,7 @@ _TORCH_NAMES = ("PatchDataset", "make_loader", "EpochShuffleSampler")
 __all__ = [
     "AUGMENT_OPS", "NORMALIZE_MODES", "POSITIVE_OPTIONS",
     "Chip", "DataConfig", "Fold", "Region", "Sample", "Split", "SplitSummary",
-    "apply_preprocessing", "augment", "binary_mask", "bounding_slices", "check_positive", "chip_grid",
+    "apply_preprocessing", "augment", "binary_mask", "bounding_slices", "check_positive_class", "chip_grid",
     "chip_regions", "column_folds", "column_letters", "dihedral", "drop_uncovered", "dihedral_copies",
     "find_pairs", "load_image_mask_folders", "load_pair_folder", "load_pair_list", "load_samples",
     "median_filter", "normalization_stats", "normalize", "pad_to_size", "preprocessing_spec", "random_crop",

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from microseg._util import InputError, look_up_option
-from microseg.data.masks import check_positive
+from microseg._validate import check_positive
+from microseg.data.masks import check_positive_class
 
 SPLITS = ("columns", "random", "crops")
 TARGETS = ("boundaries", "phase")
@@ -102,8 +103,7 @@ class DataConfig:
         look_up_option(self.target, TARGETS, what="data.target")
         self._check_masks()
         for name in ("intensity", "blur", "noise"):
-            if not getattr(self, name) >= 0:
-                raise InputError(f"data.{name} must be >= 0; got {getattr(self, name)}")
+            check_positive(getattr(self, name), f"data.{name}", allow_zero=True)
         if self.label_width < 1 or self.label_width % 2 == 0:
             raise InputError(f"data.label_width must be an odd number of px >= 1; got {self.label_width}")
         if not 0 <= self.min_valid <= 1:
@@ -114,11 +114,10 @@ class DataConfig:
             raise InputError(f"data.patch and data.chip must be >= 8 px; got {self.patch}, {self.chip}")
 
     def _check_masks(self) -> None:
-        check_positive(self.positive, name="data.positive")
+        check_positive_class(self.positive, name="data.positive")
         t = self.mask_threshold
-        if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not t > 0):
-            raise InputError(f"data.mask_threshold must be a number > 0 (e.g. 128 for 8-bit masks) or null; "
-                             f"got {t!r}")
+        if t is not None:
+            check_positive(t, "data.mask_threshold", what="number", hint="e.g. 128 for 8-bit masks, or null")
         if t is not None and not isinstance(self.positive, str):
             raise InputError(f"data.mask_threshold ({t}) and class labels in data.positive ({self.positive!r}) "
                              "exclude each other; give one")

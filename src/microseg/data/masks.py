@@ -1,7 +1,7 @@
 """Masks as they come: colour masks at any bit depth, class-label masks, near-binary masks.
 
 A mask file becomes a uint8 ``(H, W)`` target with 1 = positive by :func:`binary_mask`.
-What counts as positive is the ``positive`` option (:func:`check_positive`):
+What counts as positive is the ``positive`` option (:func:`check_positive_class`):
 
 * a colour name (``"blue"``, ``"red"``, ``"blue+red"``) or ``"#RRGGBB"`` for colour masks
   (RGB/RGBA whose channels differ somewhere): a pixel is positive when it is exactly the
@@ -43,7 +43,7 @@ Positive = Union[str, tuple[int, ...]]
 _HEX = re.compile(r"#[0-9a-fA-F]{6}")
 
 
-def check_positive(positive, *, name: str = "positive") -> Positive:
+def check_positive_class(positive, *, name: str = "positive") -> Positive:
     """Check a ``positive`` option and return it in its one form.
 
     Parameters
@@ -61,8 +61,8 @@ def check_positive(positive, *, name: str = "positive") -> Positive:
 
     Examples
     --------
-    >>> check_positive("Blue"), check_positive(1), check_positive([2, 1]), check_positive("#00FF00")
-    ('blue', (1,), (1, 2), '#00ff00')
+    >>> [check_positive_class(p) for p in ("Blue", 1, [2, 1], "#00FF00")]
+    ['blue', (1,), (1, 2), '#00ff00']
     """
     if isinstance(positive, str):
         text = positive.strip()
@@ -172,7 +172,7 @@ def binary_mask(data: np.ndarray, *, positive="nonzero", threshold: float | None
     data : ndarray
         ``(H, W)`` grey or ``(H, W, 3|4)`` colour (alpha ignored), any integer or float dtype.
     positive : str, int or list of int
-        What is positive (see the module docstring and :func:`check_positive`): a colour
+        What is positive (see the module docstring and :func:`check_positive_class`): a colour
         (``"blue"``, ``"red"``, ``"blue+red"``, ``"#RRGGBB"``; 8-bit values scaled to the
         dtype) for colour masks, ``"nonzero"``, or class labels (``1``, ``[1, 2]``). A grey
         mask given a colour is read as with ``"nonzero"``.
@@ -209,7 +209,7 @@ def binary_mask(data: np.ndarray, *, positive="nonzero", threshold: float | None
 
 
 def _binary_mask(data: np.ndarray, *, positive, threshold, allow_empty: bool, path, hints: bool) -> np.ndarray:
-    positive = check_positive(positive)
+    positive = check_positive_class(positive)
     if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number))):
         raise InputError(f"threshold must be a number or None; got {threshold!r}")
     if threshold is not None and isinstance(positive, tuple):

@@ -28,7 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from microseg._util import IGNORE_LABEL, InputError
-from microseg.data.masks import MASK_COLOURS, POSITIVE_OPTIONS, _binary_mask, binary_mask, check_positive
+from microseg.data.masks import (
+    MASK_COLOURS, POSITIVE_OPTIONS, _binary_mask, binary_mask, check_positive_class,
+)
 from microseg.data.pairs import find_pairs, read_pair_list
 from microseg.io import MissingFileError, read_image
 from microseg.io._files import check_input_file, natural_key, read_raw
@@ -243,7 +245,7 @@ def load_image_mask_folders(images_dir: str | os.PathLike, masks_dir: str | os.P
     InputError
         If ``images_dir`` holds no image, sizes differ, or a mask cannot be read as asked.
     """
-    positive = check_positive(positive)
+    positive = check_positive_class(positive)
     pairs = find_pairs(images_dir, masks_dir, mask_suffix=mask_suffix, image_suffix=image_suffix)
     samples = [_load_pair(i, m, positive=positive, mask_threshold=mask_threshold, allow_empty=allow_empty,
                           channels=channels) for i, m in pairs]
@@ -276,7 +278,7 @@ def load_pair_list(path: str | os.PathLike, *, positive="blue", mask_threshold: 
     InputError
         If the header lacks ``image`` or ``mask``, a line lacks one, or the list is empty.
     """
-    positive = check_positive(positive)
+    positive = check_positive_class(positive)
     return [_load_pair(i, m, positive=positive, mask_threshold=mask_threshold, allow_empty=allow_empty,
                        channels=channels) for i, m in read_pair_list(path)]
 
@@ -310,8 +312,8 @@ def load_samples(source, *, channels: int = 1, mask_suffix: str | None = None, i
     MissingFileError
         If ``source`` names nothing that exists.
     """
-    masks = {"positive": check_positive(positive), "mask_threshold": mask_threshold, "allow_empty": allow_empty,
-             "channels": channels}
+    masks = {"positive": check_positive_class(positive), "mask_threshold": mask_threshold,
+             "allow_empty": allow_empty, "channels": channels}
     names = {"mask_suffix": mask_suffix, "image_suffix": image_suffix}
     if isinstance(source, (list, tuple)):
         out: list[Sample] = []

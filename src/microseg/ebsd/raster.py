@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from microseg._util import InputError
+from microseg._validate import check_pixel_size
 from microseg.ebsd._grid import DIRECTIONS, neighbour_index
 from microseg.ebsd.boundaries import HAGB, BoundaryEdges, classify_boundaries
 from microseg.ebsd.grains import segment_cells
@@ -200,9 +201,7 @@ def rasterize_cells(m: EBSDMap, cells: np.ndarray, *, pixel_size: float | None =
     cells = np.asarray(cells)
     if cells.shape != m.shape:
         raise InputError(f"cells must have the map's shape {m.shape}, got {cells.shape}")
-    ps = float(m.step if pixel_size is None else pixel_size)
-    if not (math.isfinite(ps) and ps > 0):
-        raise InputError(f"pixel_size must be a positive number of µm, got {pixel_size!r}")
+    ps = float(m.step) if pixel_size is None else check_pixel_size(pixel_size)
     ny, nx = m.shape
     hexa = m.grid == "hexagonal"
     if shape is None:
@@ -258,7 +257,7 @@ def boundary_raster(m: EBSDMap, *, pixel_size: float | None = None, lagb: float 
                                 csl=csl, misorientation=misorientation)
     cells = segment_cells(m, edges=edges)
     table = pair_classes(m, cells, edges)
-    ps = float(m.step if pixel_size is None else pixel_size)
+    ps = float(m.step) if pixel_size is None else check_pixel_size(pixel_size)
     raster = rasterize_cells(m, cells, pixel_size=ps)
     boundaries, classes = boundaries_from_cells(raster, table)
     logger.debug("boundary raster %s: %d cells, %d pairs", raster.shape, cells.max(), len(table))

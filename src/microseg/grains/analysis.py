@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from microseg._util import InputError, check_mask as _check_mask
+from microseg._util import InputError
+from microseg._validate import as_area_mask
 
 log = logging.getLogger(__name__)
 
@@ -113,11 +114,6 @@ def _astm(boundaries: np.ndarray, labels_all: np.ndarray, pixel_size: float | No
 LARGEST_SHARE, FEW_GRAINS = 0.25, 50
 
 
-def check_mask(mask: Any, shape: tuple[int, ...], *, source: str = "mask") -> np.ndarray:
-    """A validity mask as bool (True = analysed): same shape as the map, not empty."""
-    return _check_mask(mask, shape, name=f"{source}:")
-
-
 def sanity_warnings(labels: np.ndarray, analysed_px: int, n_grains: int) -> list[str]:
     """What a metallographer should know before trusting the numbers: one grain covering more
     than a quarter of the analysed area (a dark background or holes read as a grain, or a
@@ -170,7 +166,7 @@ def analyse_grains(prob: np.ndarray, *, pixel_size: float | None = None, min_dia
     from microseg.grains.measure import grain_summary, measure_grains
 
     boundary = check_boundary_map(prob, threshold=threshold, source=source)
-    inside = None if mask is None else check_mask(mask, boundary.shape, source=f"{source} mask")
+    inside = None if mask is None else as_area_mask(mask, f"{source}: the mask", shape=boundary.shape)
     if inside is not None and not inside.all():
         prob = np.where(inside, prob, max(float(np.max(prob)), 1.0)).astype(np.float32)
     options: dict[str, Any] = {"threshold": threshold, "close_gaps": close_gaps,

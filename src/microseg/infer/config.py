@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from microseg._util import InputError
+from microseg._validate import check_positive
 
 _WHOLE = "prediction runs on whole images (tiled prediction is not wired yet); delete the key"
 
@@ -53,6 +54,5 @@ class InferConfig:
         """Raise :class:`~microseg._util.InputError` naming ``infer.<key>`` for a bad value."""
         if not 0 <= self.threshold <= 1:
             raise InputError(f"infer.threshold must be in [0, 1]; got {self.threshold}")
-        if not self.ensemble_threshold > 0:
-            raise InputError(f"infer.ensemble_threshold must be > 0 (it applies to the sum of the models' "
-                             f"probabilities); got {self.ensemble_threshold}")
+        check_positive(self.ensemble_threshold, "infer.ensemble_threshold",
+                       hint="it applies to the sum of the models' probabilities")

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from microseg._util import InputError
+from microseg._validate import check_positive
 
 GRIDS = ("square", "hexagonal")
 
@@ -108,8 +109,7 @@ class EBSDMap:
         for name, q in self.quality.items():
             if np.shape(q) != p.shape:
                 raise InputError(f"{where}: quality field {name!r} has shape {np.shape(q)}, expected {p.shape}")
-        if not (math.isfinite(self.step) and self.step > 0):
-            raise InputError(f"{where}: step must be a positive number of µm, got {self.step!r}")
+        check_positive(self.step, f"{where}: step", unit="µm", what="EBSD step")
         unknown = set(np.unique(p[p > 0]).tolist()) - set(self.phases)
         if unknown:
             raise InputError(f"{where}: phase ids {sorted(unknown)} are not in the phase list "

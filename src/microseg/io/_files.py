@@ -158,13 +158,6 @@ def _normalise_axes(path: Path, data: np.ndarray, axes: str) -> tuple[np.ndarray
     )
 
 
-def check_ndim(array: np.ndarray, *, name: str, allowed: tuple[int, ...]) -> None:
-    """Raise :class:`InputError` naming ``name`` if ``array.ndim`` is not in ``allowed``."""
-    if array.ndim not in allowed:
-        expected = " or ".join(f"{n}D" for n in allowed)
-        raise InputError(f"{name} must be {expected}; got a {array.ndim}D array of shape {array.shape}")
-
-
 def collapse_equal_channels(data: np.ndarray) -> np.ndarray | None:
     """Return the first channel of a ``(..., C)`` array whose colour channels are equal, else None.
 

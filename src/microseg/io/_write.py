@@ -2,31 +2,15 @@
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from microseg._util import InputError
-
 logger = logging.getLogger(__name__)
 
 # dtypes ImageJ reads natively: 8-bit, 16-bit and 32-bit float grey; 8-bit RGB.
 _IMAGEJ_GREY = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
-
-
-def check_length(value: Any, *, name: str) -> float | None:
-    """Return ``value`` as a positive finite float in µm, None for None; else raise InputError."""
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a length in µm (a positive number); got {value!r}") from None
-    if not math.isfinite(number) or number <= 0:
-        raise InputError(f"{name} must be a positive, finite length in µm; got {value!r}")
-    return number
 
 
 def write_tiff(path: Path, data: np.ndarray, *, rgb: bool = False, pixel_size: float | None = None,

@@ -10,10 +10,11 @@ from typing import Any
 import numpy as np
 
 from microseg._util import InputError, atomic_path
+from microseg._validate import check_pixel_size
 from microseg.io._files import TIFF_SUFFIXES, check_input_file, read_raw
 from microseg.io._image import Image
 from microseg.io._metadata import find_pixel_size
-from microseg.io._write import check_length, write_tiff
+from microseg.io._write import write_tiff
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ def read_image(path: str | os.PathLike, *, pixel_size: float | None = None,
     >>> img.shape, round(img.pixel_size, 6), img.pixel_size_source
     ((4, 5), 0.01, 'imagej')
     """
-    explicit = check_length(pixel_size, name="pixel_size")
+    explicit = check_pixel_size(pixel_size)
     path = check_input_file(path)
     raw = read_raw(path)
     if raw.axes.startswith("Z"):
@@ -158,7 +159,7 @@ def _image_array(image: Image | np.ndarray, pixel_size: float | None) -> tuple[n
         data = data.astype(np.uint8) * np.uint8(255)
     if data.dtype.kind not in "uif":
         raise InputError(f"image has dtype {data.dtype}; expected integers or floats")
-    return data, check_length(size, name="pixel_size")
+    return data, check_pixel_size(size)
 
 
 def write_image(path: str | os.PathLike, image: Image | np.ndarray, *,

@@ -8,14 +8,15 @@ from pathlib import Path
 
 import numpy as np
 
-from microseg._util import InputError, atomic_path, check_mask, look_up_option
+from microseg._util import InputError, atomic_path, look_up_option
+from microseg._validate import as_area_mask, check_ndim, check_pixel_size
 from microseg.io._files import (
-    TIFF_SUFFIXES, RawImage, check_input_file, check_ndim, collapse_equal_channels, read_raw,
+    TIFF_SUFFIXES, RawImage, check_input_file, collapse_equal_channels, read_raw,
 )
 from microseg.io._image import Image
 from microseg.io._metadata import find_pixel_size
 from microseg.io._write import write_tiff
-from microseg.io.images import check_length, unknown_pixel_size_message
+from microseg.io.images import unknown_pixel_size_message
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ def write_labels(path: str | os.PathLike, labels: np.ndarray, *, force: bool = F
     """
     path = Path(path)
     labels = np.asarray(labels)
-    check_ndim(labels, name="labels", allowed=(2, 3))
+    check_ndim(labels, (2, 3), "labels")
     if labels.dtype.kind not in "uib":
         raise InputError(f"labels must be an integer array; got dtype {labels.dtype}")
     if path.suffix.lower() not in TIFF_SUFFIXES:
@@ -160,7 +161,7 @@ def read_prob_image(path: str | os.PathLike, *, pixel_size: float | None = None,
         For NaN or out-of-range values (the message says how many and what range), a
         colour image, or an unsupported dtype.
     """
-    explicit = check_length(pixel_size, name="pixel_size")
+    explicit = check_pixel_size(pixel_size)
     path = check_input_file(path, what="probability map")
     raw = read_raw(path)
     data = _prob_values(raw, _grey(raw, what="probability map"), path)
@@ -212,10 +213,10 @@ def write_prob(path: str | os.PathLike, prob: np.ndarray, *, dtype: str = "float
         Overwrite an existing file.
     """
     path = Path(path)
-    pixel_size = check_length(pixel_size, name="pixel_size")
+    pixel_size = check_pixel_size(pixel_size)
     dtype = look_up_option(dtype, PROB_DTYPES, what="dtype")
     prob = np.asarray(prob)
-    check_ndim(prob, name="prob", allowed=(2, 3))
+    check_ndim(prob, (2, 3), "prob")
     if prob.dtype.kind not in "fb":
         raise InputError(f"prob must be a float array in 0..1; got dtype {prob.dtype}")
     values = _check_prob_values(prob.astype(np.float32), where="prob")
@@ -259,4 +260,4 @@ def read_mask(path: str | os.PathLike, *, shape: tuple[int, ...] | None = None) 
     data = np.asarray(raw.data)
     if raw.axes.endswith("S"):
         data = data[..., :3].any(axis=-1) if data.shape[-1] >= 3 else data[..., 0]
-    return check_mask(data, shape, name=f"{path}: the mask")
+    return as_area_mask(data, f"{path}: the mask", shape=shape)

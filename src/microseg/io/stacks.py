@@ -10,13 +10,14 @@ from typing import Any
 import numpy as np
 
 from microseg._util import FileFormatError, InputError, atomic_path
+from microseg._validate import check_ndim, check_pixel_size, check_positive
 from microseg.io._files import (
     IMAGE_SUFFIXES, TIFF_SUFFIXES, MissingFileError, RawImage, check_input_file,
     collapse_equal_channels, natural_key, read_raw,
 )
 from microseg.io._image import Image
 from microseg.io._metadata import find_pixel_size, unit_to_um
-from microseg.io._write import check_length, write_tiff
+from microseg.io._write import write_tiff
 from microseg.io.images import unknown_pixel_size_message
 
 logger = logging.getLogger(__name__)
@@ -67,6 +68,11 @@ def _read_folder(folder: Path) -> tuple[np.ndarray, RawImage]:
     return volume, first
 
 
+def _check_spacing(value: Any) -> float | None:
+    """A slice spacing: a positive finite length in µm, or None (unknown)."""
+    return None if value is None else check_positive(value, "slice_spacing", unit="µm", what="length")
+
+
 def _spacing_from_tiff(tiff: dict[str, Any]) -> float | None:
     imagej = tiff.get("imagej") or {}
     if imagej.get("spacing"):
@@ -114,8 +120,8 @@ def read_stack(path: str | os.PathLike, *, pixel_size: float | None = None,
     UserWarning
         Once, when no pixel size is given or found.
     """
-    explicit = check_length(pixel_size, name="pixel_size")
-    spacing = check_length(slice_spacing, name="slice_spacing")
+    explicit = check_pixel_size(pixel_size)
+    spacing = _check_spacing(slice_spacing)
     path = Path(path)
     if path.is_dir():
         volume, first = _read_folder(path)
@@ -167,15 +173,14 @@ def write_stack(path: str | os.PathLike, volume: Image | np.ndarray, *,
         slice_spacing = volume.slice_spacing if slice_spacing is None else slice_spacing
     else:
         data = np.asarray(volume)
-    if data.ndim != 3:
-        raise InputError(f"volume must be a (Z, Y, X) array; got shape {data.shape}")
+    check_ndim(data, (3,), "volume")
     if data.dtype == bool:
         data = data.astype(np.uint8)
     if data.dtype.kind not in "uif":
         raise InputError(f"volume has dtype {data.dtype}; expected integers or floats")
     if path.suffix.lower() not in TIFF_SUFFIXES:
         raise InputError(f"{path}: stacks are written as multi-page TIFF; use a .tif or .tiff name")
-    size = check_length(pixel_size, name="pixel_size")
-    spacing = check_length(slice_spacing, name="slice_spacing")
+    size = check_pixel_size(pixel_size)
+    spacing = _check_spacing(slice_spacing)
     with atomic_path(path, force=force) as tmp:
         write_tiff(tmp, data, pixel_size=size, slice_spacing=spacing)

@@ -20,21 +20,9 @@ import torch
 from torch import nn
 
 from microseg._util import IGNORE_LABEL, InputError
+from microseg._validate import check_positive
 
-__all__ = ["SegmentationLoss", "check_positive"]
-
-
-def check_positive(value: float, name: str, *, allow_zero: bool = False) -> float:
-    """Return ``float(value)`` if it is finite and > 0 (or >= 0); raise :class:`InputError`."""
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a number; got {value!r}") from None
-    ok = out >= 0 if allow_zero else out > 0
-    if not ok or out != out or out in (float("inf"), float("-inf")):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise InputError(f"{name} must be finite and {bound}; got {value!r}")
-    return out
+__all__ = ["SegmentationLoss"]
 
 
 def _check_pair(pred: object, target: torch.Tensor, index: int | None) -> torch.Tensor:

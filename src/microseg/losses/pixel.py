@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from microseg._util import InputError
-from microseg.losses._base import SegmentationLoss, check_positive
+from microseg._validate import check_positive
+from microseg.losses._base import SegmentationLoss
 
 __all__ = ["WeightedBCELoss", "DiceLoss", "BCEDiceLoss", "weighted_bce", "soft_dice_loss"]
 

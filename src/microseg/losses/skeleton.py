@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from microseg._util import InputError
-from microseg.losses._base import SegmentationLoss, check_positive
+from microseg._validate import check_positive
+from microseg.losses._base import SegmentationLoss
 from microseg.losses.pixel import soft_dice_loss
 
 __all__ = ["CLDiceLoss", "SkeletonRecallLoss", "soft_skeleton", "tubed_skeleton"]

@@ -47,7 +47,8 @@ import numpy as np
 import torch
 
 from microseg._util import InputError
-from microseg.losses._base import SegmentationLoss, check_positive
+from microseg._validate import check_positive
+from microseg.losses._base import SegmentationLoss
 from microseg.losses.pixel import _check_pos_weight, soft_dice_loss, weighted_bce
 
 __all__ = ["TopoLoss", "TopoDiceLoss", "BCETopoLoss", "topo_loss", "persistence_pairs", "target_betti"]

@@ -15,14 +15,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from microseg._util import InputError
+from microseg._validate import check_int
 
 __all__ = ["SegmentationModel", "final_output", "parameter_count", "scaled"]
-
-
-def _check_positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InputError(f"{name} must be a positive integer, got {value!r}")
-    return value
 
 
 def scaled(channels: int, width: float) -> int:
@@ -106,8 +101,8 @@ class SegmentationModel(nn.Module):
 
     def __init__(self, *, in_channels: int, classes: int, **options: Any) -> None:
         super().__init__()
-        self.in_channels = _check_positive_int(in_channels, "in_channels")
-        self.classes = _check_positive_int(classes, "classes")
+        self.in_channels = check_int(in_channels, "in_channels", low=1)
+        self.classes = check_int(classes, "classes", low=1)
         self.config: dict[str, Any] = {"in_channels": in_channels, "classes": classes, **options}
         self.side_outputs = False
         self.pad_multiple = 1

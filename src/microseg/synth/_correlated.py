@@ -11,6 +11,7 @@ import numpy as np
 from scipy import ndimage
 
 from microseg._util import InputError, look_up_option
+from microseg._validate import check_int
 from microseg.io._ebsd import EBSDMap
 from microseg.io._image import Image
 from microseg.register import Landmarks, LandmarkTransform, Registration
@@ -589,8 +590,7 @@ def make_ood_set(n: int = 5, *, shape: tuple[int, int] = (1024, 1024), pixel_siz
     >>> [o.image.shape for o in ood]
     [(128, 128), (128, 128)]
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise InputError(f"n must be a positive integer, got {n!r}")
+    n = check_int(n, "n", low=1)
     diameters = np.linspace(1.5, 4.7, n) if mean_diameters_um is None \
         else np.asarray(mean_diameters_um, float).ravel()
     if len(diameters) != n:

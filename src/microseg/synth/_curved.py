@@ -13,6 +13,7 @@ import numpy as np
 from scipy import ndimage
 
 from microseg._util import InputError
+from microseg._validate import check_pixel_size
 from microseg.io._ebsd import EBSDMap, Phase
 from microseg.synth import _rotations as rot
 from microseg.synth._polycrystal import (
@@ -150,8 +151,7 @@ def _check(shape, pixel_size, mean_diameter_um, size_spread, fractions, curvatur
         raise InputError(f"shape must be a pair of ints (Y, X), got {shape!r}") from None
     if len(shape) != 2 or min(shape) < 16:
         raise InputError(f"shape must be (Y, X) with both sides >= 16, got {shape!r}")
-    if not (np.isfinite(pixel_size) and pixel_size > 0):
-        raise InputError(f"pixel_size must be > 0 µm, got {pixel_size!r}")
+    check_pixel_size(pixel_size, optional=False)
     if not (np.isfinite(mean_diameter_um) and mean_diameter_um / pixel_size >= 10):
         raise InputError(f"mean_diameter_um must be at least 10 pixels ({10 * pixel_size:g} µm), "
                          f"got {mean_diameter_um!r}")

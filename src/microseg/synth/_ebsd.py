@@ -9,6 +9,7 @@ import numpy as np
 from scipy import ndimage
 
 from microseg._util import InputError, look_up_option
+from microseg._validate import check_positive
 from microseg.io._ebsd import GRIDS, EBSDMap, Phase
 from microseg.synth import _rotations as rot
 
@@ -53,8 +54,7 @@ def _check(poly, step_px, grid, noise, fraction) -> str:
         raise InputError(f"poly must be a microseg.synth.Polycrystal, got {type(poly).__name__}")
     if not (math.isfinite(step_px) and step_px >= 1):
         raise InputError(f"step_px must be >= 1 image pixel, got {step_px!r}")
-    if not (math.isfinite(noise) and noise >= 0):
-        raise InputError(f"orientation_noise_deg must be >= 0, got {noise!r}")
+    check_positive(noise, "orientation_noise_deg", allow_zero=True)
     if not 0 <= fraction <= 0.5:
         raise InputError(f"nonindexed_fraction must be in [0, 0.5], got {fraction!r}")
     return look_up_option(grid, GRIDS, what="grid")

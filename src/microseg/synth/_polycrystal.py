@@ -9,6 +9,7 @@ import numpy as np
 from scipy import ndimage
 
 from microseg._util import InputError
+from microseg._validate import check_pixel_size
 from microseg.synth import _rotations as rot
 from microseg.synth._tessellation import (
     boundary_mask, clean_cells, packed_seeds, power_assign,
@@ -102,8 +103,7 @@ def _check(shape, mean_diameter_px, size_spread, twin_fraction, subgrain_fractio
     if twin_fraction + subgrain_fraction > 1:
         raise InputError("twin_fraction + subgrain_fraction must be <= 1 (a grain is twinned "
                          f"or split, not both), got {twin_fraction} + {subgrain_fraction}")
-    if not pixel_size > 0:
-        raise InputError(f"pixel_size must be > 0 µm, got {pixel_size!r}")
+    check_pixel_size(pixel_size, optional=False)
     return shape
 
 

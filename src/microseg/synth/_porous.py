@@ -7,6 +7,7 @@ import numpy as np
 from scipy import ndimage
 
 from microseg._util import InputError
+from microseg._validate import check_ndim, check_positive
 from microseg.io._image import Image
 from microseg.synth._sem import smooth_noise
 
@@ -103,13 +104,10 @@ def render_fib_sem(phases: np.ndarray, *, edge_brightness: float = 0.4, shadow: 
     Image
         float32 in [0, 1], ``(Z, Y, X)``, ``metadata["axes"] == "ZYX"``.
     """
-    phases = np.asarray(phases)
-    if phases.ndim != 3:
-        raise InputError(f"phases must be a (Z, Y, X) array, got shape {phases.shape}")
+    phases = check_ndim(phases, (3,), "phases")
     for name, value in (("edge_brightness", edge_brightness), ("shadow", shadow),
                         ("curtaining", curtaining), ("noise", noise)):
-        if not (np.isfinite(value) and value >= 0):
-            raise InputError(f"{name} must be a finite number >= 0, got {value!r}")
+        check_positive(value, name, allow_zero=True)
     if not 0 <= salt_pepper <= 1:
         raise InputError(f"salt_pepper must be in [0, 1], got {salt_pepper!r}")
     rng = np.random.default_rng(seed)

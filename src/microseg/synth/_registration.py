@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from microseg._util import InputError
+from microseg._validate import check_positive
 from microseg.register import Landmarks, LandmarkTransform, Registration
 from microseg.synth._polycrystal import Polycrystal, make_polycrystal
 from microseg.synth._sem import render_sem
@@ -147,8 +148,7 @@ def make_registration_pair(shape: tuple[int, int] = (512, 512), *, mean_diameter
         raise InputError(f"step_px must be in [0.5, 16] image px, got {step_px!r}")
     for name, value in (("drift_amplitude_px", drift_amplitude_px),
                         ("landmark_noise_px", landmark_noise_px)):
-        if not (np.isfinite(value) and value >= 0):
-            raise InputError(f"{name} must be a finite number >= 0, got {value!r}")
+        check_positive(value, name, allow_zero=True)
     rng = np.random.default_rng([seed, 7])
     poly = make_polycrystal(shape, mean_diameter_px=mean_diameter_px, seed=seed)
     image = render_sem(poly, mode=mode, seed=seed).data

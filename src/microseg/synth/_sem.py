@@ -8,6 +8,7 @@ import numpy as np
 from scipy import ndimage
 
 from microseg._util import InputError, look_up_option
+from microseg._validate import check_positive
 from microseg.io._image import Image
 from microseg.synth import _rotations as rot
 from microseg.synth._polycrystal import Polycrystal, make_polycrystal
@@ -81,8 +82,7 @@ def _check_render(mode, noise, groove_depth, groove_visibility, strain_contrast,
     for name, value in (("noise", noise), ("groove_depth", groove_depth),
                         ("strain_contrast", strain_contrast), ("gradient", gradient),
                         ("blur", blur)):
-        if not (np.isfinite(value) and value >= 0):
-            raise InputError(f"{name} must be a finite number >= 0, got {value!r}")
+        check_positive(value, name, allow_zero=True)
     lo, hi = (float(v) for v in groove_visibility)
     if not 0 <= lo <= hi:
         raise InputError(f"groove_visibility must be (low, high) with 0 <= low <= high, "

@@ -141,9 +141,9 @@ def evaluate_maps(pred: np.ndarray, truth: np.ndarray, *, kind: str = "boundarie
         raise InputError(f"pred has shape {pred.shape} but truth has shape {truth.shape}")
     p, t = pred >= threshold, truth >= 0.5
     if mask is not None:
-        from microseg.grains.analysis import check_mask
+        from microseg._validate import as_area_mask
 
-        mask = check_mask(mask, pred.shape, source="mask")
+        mask = as_area_mask(mask, "mask", shape=pred.shape)
     if kind == "phase":
         if mask is not None and pred.ndim == 2:
             return {"kind": kind, "masked_fraction": float(1 - mask.mean()), **_phase_metrics(p[mask], t[mask])}
@@ -164,7 +164,7 @@ def evaluate_maps(pred: np.ndarray, truth: np.ndarray, *, kind: str = "boundarie
         labels_pred = grains_pred.labels
     except InputError:  # a prediction with no boundaries or no grains is a valid (bad) answer
         grains_pred, labels_pred = None, np.zeros_like(grains_true.labels)
-    g = metrics.evaluate_grains(labels_pred, grains_true.labels, pixel_size=pixel_size or 1.0)
+    g = metrics.evaluate_grains(labels_pred, grains_true.labels, pixel_size=pixel_size)
     unit = "um" if pixel_size else "px"
     out.update({"ari": g["ari"], "vi": g["vi"], "vi_split": g["vi_split"], "vi_merge": g["vi_merge"],
                 "n_grains_pred": g["n_grains_pred"], "n_grains_true": g["n_grains_true"],

@@ -39,9 +39,9 @@ class Input:
     def read(self, *, pixel_size: float | None = None) -> Image:
         """The input as an :class:`~microseg.io.Image`; ``pixel_size`` (µm) wins over the file's."""
         from microseg import io
-        from microseg.io._write import check_length
+        from microseg._validate import check_pixel_size
 
-        pixel_size = check_length(pixel_size, name="pixel_size")
+        pixel_size = check_pixel_size(pixel_size)
         if isinstance(self.item, (str, os.PathLike)):
             reader = io.read_stack if self.stack else io.read_image
             return reader(self.item, pixel_size=pixel_size)

@@ -232,13 +232,13 @@ def segmenter_options(method: str, *, polarity: str | None = None, window_size: 
 def _area(mask: Any) -> tuple[np.ndarray | None, str | None]:
     """The area mask as bool, and what to call it in messages and in segment.json."""
     from microseg import io
-    from microseg._util import check_mask
+    from microseg._validate import as_area_mask
 
     if mask is None:
         return None, None
     if isinstance(mask, (str, os.PathLike)):
         return io.read_mask(mask), str(mask)
-    return check_mask(np.asarray(getattr(mask, "data", mask))), "array"
+    return as_area_mask(np.asarray(getattr(mask, "data", mask)), "mask"), "array"
 
 
 def _segment_one(segmenter: Any, inp: Input, *, area: np.ndarray | None, area_name: str | None,
@@ -331,7 +331,7 @@ def segment(images: Any, *, method: str = "sauvola", polarity: str | None = None
         folder, a CSV of image,mask): the method's parameters are chosen on them first by
         :func:`microseg.classic.tune`; options given here stay fixed.
     positive : str or int
-        With ``tune``: the positive class of the masks (:func:`microseg.data.check_positive`).
+        With ``tune``: the positive class of the masks (:func:`microseg.data.check_positive_class`).
     tune_metric : {"iou", "f1", "bf_f1"}
         With ``tune``: the score to maximise.
     output : path, optional

@@ -21,9 +21,9 @@ microseg._util.InputError: unknown train.schedule 'plato'; valid: plateau, step,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from microseg._util import InputError, look_up_option
+from microseg._validate import check_int, check_positive
 from microseg.train.schedule import SCHEDULES
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -82,11 +82,9 @@ class TrainConfig:
         look_up_option(self.precision, PRECISIONS, what="train.precision")
         look_up_option(self.monitor, MONITORS, what="train.monitor")
         for name in ("epochs", "batch"):
-            if getattr(self, name) < 1:
-                raise InputError(f"train.{name} must be >= 1; got {getattr(self, name)}")
+            check_int(getattr(self, name), f"train.{name}", low=1)
         for name in ("lr", "min_lr"):
-            if not getattr(self, name) > 0:
-                raise InputError(f"train.{name} must be > 0; got {getattr(self, name)}")
+            check_positive(getattr(self, name), f"train.{name}")
         if not 0 < self.gamma <= 1 or not 0 < self.factor < 1:
             raise InputError(f"train.gamma must be in (0, 1] and train.factor in (0, 1); got "
                              f"{self.gamma}, {self.factor}")

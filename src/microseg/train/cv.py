@@ -191,7 +191,7 @@ def _grains(prob: np.ndarray, config: Config, pixel_size: float | None, threshol
     n = int(np.unique(labels[labels > 0]).size)
     if n == 0:
         return None
-    return labels, float(mean_ecd(labels, pixel_size=pixel_size or 1.0)), n
+    return labels, float(mean_ecd(labels, pixel_size=pixel_size)), n
 
 
 def _pool(rows: list[dict], weights: list[float]) -> dict[str, float]:
