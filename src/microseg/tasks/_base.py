@@ -21,7 +21,7 @@ from microseg._util import InputError, OutputExistsError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TaskResult", "check_outputs", "write_all"]
+__all__ = ["TaskResult", "PerImage", "check_outputs", "write_all"]
 
 _PARTIAL = ".microseg-partial-"
 Writer = Callable[[Path], Any]
@@ -137,3 +137,37 @@ class TaskResult:
     def write(self, folder: str | os.PathLike, *, force: bool = False) -> list[Path]:
         """Write every output into ``folder`` (all or nothing; no overwrite without ``force``)."""
         return write_all(folder, self.files(), force=force)
+
+
+class PerImage:
+    """Access to the per-image items of a result over several images (a mixin).
+
+    ``result["name"]`` is the item of the input whose outputs are called ``name``;
+    ``result.prob`` and ``result.mask`` are the one image's when there is one. The class
+    using it holds ``images`` (items with ``name``, ``prob``, ``mask``) and says in
+    ``_done`` what was done to them ("predicted", "segmented").
+    """
+
+    _done = "processed"
+
+    def __getitem__(self, name: str):
+        for item in self.images:
+            if item.name == name:
+                return item
+        raise KeyError(f"{name!r}: no such image; the images are {[i.name for i in self.images]}")
+
+    def _single(self):
+        if len(self.images) != 1:
+            raise AttributeError(f"{len(self.images)} images were {self._done}; use result.images or "
+                                 "result[name]")
+        return self.images[0]
+
+    @property
+    def prob(self):
+        """The probability map of the one image."""
+        return self._single().prob
+
+    @property
+    def mask(self):
+        """The mask of the one image."""
+        return self._single().mask

@@ -21,7 +21,7 @@ import numpy as np
 
 from microseg._util import InputError
 from microseg._util import progress as _progress
-from microseg.tasks._base import TaskResult, Writer, check_outputs
+from microseg.tasks._base import PerImage, TaskResult, Writer, check_outputs
 from microseg.tasks._inputs import Input, as_inputs, config_writer, section_config
 
 log = logging.getLogger(__name__)
@@ -80,36 +80,19 @@ def _output_names(inputs: list[Input], *, several: bool) -> list[str]:
 
 
 @dataclass(frozen=True)
-class PredictResult(TaskResult):
+class PredictResult(PerImage, TaskResult):
     """What :func:`predict` found: one :class:`PredictedImage` per input, and with what.
 
     ``result.images`` in input order; ``result["name"]`` by output stem; ``result.prob``,
     ``result.mask`` and ``result.spread`` when there is one image.
     """
 
+    _done = "predicted"
+
     images: tuple[PredictedImage, ...]
     models: tuple[str, ...] = ()
     settings: dict = field(default_factory=dict)
     config: Any = None   #: the resolved ``infer`` section, when a config was given (``config.yaml``)
-
-    def __getitem__(self, name: str) -> PredictedImage:
-        for item in self.images:
-            if item.name == name:
-                return item
-        raise KeyError(f"{name!r}: no such image; the images are {[i.name for i in self.images]}")
-
-    def _single(self) -> PredictedImage:
-        if len(self.images) != 1:
-            raise AttributeError(f"{len(self.images)} images were predicted; use result.images or result[name]")
-        return self.images[0]
-
-    @property
-    def prob(self) -> np.ndarray:
-        return self._single().prob
-
-    @property
-    def mask(self) -> np.ndarray:
-        return self._single().mask
 
     @property
     def spread(self) -> np.ndarray | None:

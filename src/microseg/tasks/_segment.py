@@ -19,7 +19,7 @@ import numpy as np
 
 from microseg._util import InputError
 from microseg._util import progress as _progress
-from microseg.tasks._base import TaskResult, Writer, check_outputs
+from microseg.tasks._base import PerImage, TaskResult, Writer, check_outputs
 from microseg.tasks._inputs import Input, as_inputs
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ def _output_names(inputs: list[Input], *, tuned: bool) -> list[str]:
 
 
 @dataclass(frozen=True)
-class SegmentResult(TaskResult):
+class SegmentResult(PerImage, TaskResult):
     """What :func:`segment` found: one :class:`SegmentedImage` per input, and how.
 
     ``result.images`` in input order; ``result["name"]`` by output stem; ``result.prob`` and
@@ -127,33 +127,13 @@ class SegmentResult(TaskResult):
     :class:`~microseg.classic.TuneResult` when the parameters were tuned.
     """
 
+    _done = "segmented"
+
     images: tuple[SegmentedImage, ...]
     segmenter: dict = field(default_factory=dict)
     tuned: Any = None
     tuned_on: str | None = None
     area: str | None = None
-
-    def __getitem__(self, name: str) -> SegmentedImage:
-        for item in self.images:
-            if item.name == name:
-                return item
-        raise KeyError(f"{name!r}: no such image; the images are {[i.name for i in self.images]}")
-
-    def _single(self) -> SegmentedImage:
-        if len(self.images) != 1:
-            raise AttributeError(f"{len(self.images)} images were segmented; use result.images or "
-                                 "result[name]")
-        return self.images[0]
-
-    @property
-    def prob(self) -> np.ndarray:
-        """The probability map of the one image segmented."""
-        return self._single().prob
-
-    @property
-    def mask(self) -> np.ndarray:
-        """The mask of the one image segmented."""
-        return self._single().mask
 
     @property
     def summary(self) -> dict:
