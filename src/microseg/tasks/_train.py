@@ -41,7 +41,7 @@ def resolve_config(config: Any, overrides: Sequence[str] = ()) -> Any:
     >>> cfg.train.epochs, cfg.train.lr
     (3, 0.01)
     """
-    from microseg.config import Config, load_config
+    from microseg.config import Config, apply_overrides, load_config
 
     if isinstance(overrides, str):
         overrides = [overrides]
@@ -55,17 +55,7 @@ def resolve_config(config: Any, overrides: Sequence[str] = ()) -> Any:
     elif not isinstance(config, Config):
         raise InputError(f"config must be a Config, a YAML path or a dict of sections; got "
                          f"{type(config).__name__}")
-    if not overrides:
-        return config
-    sections = config.to_dict()
-    for text in overrides:
-        parsed = load_config(None, overrides=[text]).to_dict()  # parses and checks the override
-        section, key, *sub = text.split("=", 1)[0].strip().split(".", 2)
-        if sub:   # a nested option (model.options.depth=2) merges into the mapping
-            sections[section][key] = {**(sections[section][key] or {}), sub[0]: parsed[section][key][sub[0]]}
-        else:
-            sections[section][key] = parsed[section][key]
-    return load_config(None).replace(**sections)
+    return apply_overrides(config, overrides) if overrides else config
 
 
 # ------------------------------------------------------------------------ the run folder
