@@ -11,12 +11,17 @@ from microseg.io.ebsd import read_ebsd, write_ebsd
 from microseg.io._image import Image
 from microseg.io._json import json_text, read_json, write_json
 from microseg.io.images import read_image, to_gray, write_image
+from microseg.io.lazy import LazyImage, open_image, open_image_writer, open_prob_writer
 from microseg.io.maps import read_labels, read_mask, read_prob, read_prob_image, write_labels, write_prob
 from microseg.io.stacks import read_stack, write_stack
 
 __all__ = [
     "EBSDMap",
     "Image",
+    "LazyImage",
+    "open_image",
+    "open_image_writer",
+    "open_prob_writer",
     "Phase",
     "point_group",
     "json_text",

@@ -7,6 +7,7 @@ turn them into :class:`~microseg.io.Image` objects or checked maps.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -118,23 +119,78 @@ def _read_tiff(path: Path, *, stack_series: bool = False) -> RawImage:
         many = tif.series if stack_series and len(tif.series) > 1 else []
         if many and all(len(s.shape) == 2 and s.shape == series.shape and s.dtype == series.dtype
                         for s in many):
+            check_claimed_size(path, many)
             data, axes = np.stack([s.asarray() for s in many]), "ZYX"
         else:
+            check_claimed_size(path, [series])
             data, axes = series.asarray(), series.axes
-        page = tif.pages.first
-        tags = page.tags
-        info: dict[str, Any] = {
-            "fei": tif.fei_metadata,
-            "zeiss": tif.sem_metadata,
-            "imagej": tif.imagej_metadata,
-            "shaped": tif.shaped_metadata[0] if tif.shaped_metadata else None,
-            "xresolution": tags.valueof("XResolution"),
-            "yresolution": tags.valueof("YResolution"),
-            "resolutionunit": int(tags.valueof("ResolutionUnit", 1) or 1),
-            "description": page.description,
-        }
+        info = tiff_info(tif)
     data, norm_axes = _normalise_axes(path, data, axes)
     return RawImage(data, norm_axes, path, info)
+
+
+def tiff_info(tif: Any) -> dict[str, Any]:
+    """The metadata of an open :class:`tifffile.TiffFile` that the pixel-size readers use."""
+    page = tif.pages.first
+    tags = page.tags
+    return {
+        "fei": tif.fei_metadata,
+        "zeiss": tif.sem_metadata,
+        "imagej": tif.imagej_metadata,
+        "shaped": tif.shaped_metadata[0] if tif.shaped_metadata else None,
+        "xresolution": tags.valueof("XResolution"),
+        "yresolution": tags.valueof("YResolution"),
+        "resolutionunit": int(tags.valueof("ResolutionUnit", 1) or 1),
+        "description": page.description,
+    }
+
+
+#: A compressed TIFF may claim at most this many times its file size in pixel data (and
+#: more than :data:`MAX_COMPRESSED_CLAIM` bytes) before it is refused as a damaged header.
+MAX_COMPRESSION_RATIO = 1000
+MAX_COMPRESSED_CLAIM = 4 * 2**30
+
+
+def _bytes_text(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"  # pragma: no cover
+
+
+def check_claimed_size(path: Path, series: Any) -> None:
+    """Refuse a TIFF whose header claims more pixel data than the file can hold.
+
+    A damaged or hostile header (ImageWidth/ImageLength patched to 100 000) would make a
+    reader allocate and decode gigabytes for minutes. Before any pixel is read, the claimed
+    size (shape x bits per sample) of the ``series`` (tifffile series) is compared with the
+    file size: an uncompressed file must hold all of it, a compressed one may claim at most
+    :data:`MAX_COMPRESSION_RATIO` times its size unless the claim is below
+    :data:`MAX_COMPRESSED_CLAIM` bytes.
+
+    Raises
+    ------
+    FileFormatError
+        One line naming the file, the claimed shape and size and the file size.
+    """
+    size = path.stat().st_size
+    claimed, compressed, shapes = 0, False, []
+    for s in series:
+        page = s.keyframe
+        bits = int(getattr(page, "bitspersample", 0) or s.dtype.itemsize * 8)
+        claimed += math.prod(int(n) for n in s.shape) * bits / 8
+        compressed |= int(page.compression) != 1
+        shapes.append(tuple(int(n) for n in s.shape))
+    shape = shapes[0] if len(shapes) == 1 else (len(shapes), *shapes[0])
+    what = f"{' x '.join(map(str, shape))} {series[0].dtype} image ({_bytes_text(claimed)})"
+    if not compressed and claimed > size:
+        raise FileFormatError(f"{path}: cannot read as TIFF: the header claims an uncompressed {what}, but the file holds "
+                              f"{_bytes_text(size)}; the header is damaged or the file is truncated")
+    if compressed and claimed > MAX_COMPRESSION_RATIO * size and claimed > MAX_COMPRESSED_CLAIM:
+        raise FileFormatError(f"{path}: cannot read as TIFF: the header claims a compressed {what} in a file of "
+                              f"{_bytes_text(size)} (over {MAX_COMPRESSION_RATIO}x); the header is "
+                              "damaged, refusing to decode it")
 
 
 def _normalise_axes(path: Path, data: np.ndarray, axes: str) -> tuple[np.ndarray, str]:
