@@ -185,9 +185,18 @@ def _hysteresis(response: np.ndarray, low: float | None, high: float | None,
     return mask, t_low, t_high
 
 
+#: Sides of a line filter per polarity (``black_ridges`` of scikit-image).
+SIDES = {"dark": (True,), "bright": (False,), "both": (True, False)}
+
+
 def _response(gray: np.ndarray, filter: str, scales: tuple[float, ...],
-              polarity: str) -> np.ndarray:
-    """Filter response, float64, larger on boundaries."""
+              polarity: str, norms: dict | None = None) -> np.ndarray:
+    """Filter response, float64, larger on boundaries.
+
+    ``norms`` (for a tile of a larger image) holds the whole image's normalisers of the
+    filters that have one: Frangi's ``gamma`` and Meijering's maximum per scale, per side
+    (:func:`microseg.classic._tiled.line_norms`).
+    """
     from skimage import filters
 
     if filter in GRADIENT_FILTERS:
@@ -195,30 +204,93 @@ def _response(gray: np.ndarray, filter: str, scales: tuple[float, ...],
         return np.max([s * magnitude(ndi.gaussian_filter(gray.astype(np.float64), s))
                        for s in scales], axis=0)
     line = getattr(filters, filter)
-    sides = {"dark": (True,), "bright": (False,), "both": (True, False)}[polarity]
-    responses = [line(gray, sigmas=scales, black_ridges=b) for b in sides]
+    if norms is None or filter == "sato":
+        responses = [line(gray, sigmas=scales, black_ridges=b) for b in SIDES[polarity]]
+    elif filter == "frangi":
+        responses = [line(gray, sigmas=scales, black_ridges=b, gamma=norms[b]) for b in SIDES[polarity]]
+    else:
+        responses = [_meijering_scaled(gray, scales, b, norms[b]) for b in SIDES[polarity]]
     return np.max(responses, axis=0).astype(np.float64)
+
+
+def meijering_values(gray: np.ndarray, sigma: float, black_ridges: bool) -> np.ndarray:
+    """Meijering's neuriteness at one scale before its division by the image's maximum
+    (the steps of :func:`skimage.filters.meijering`, which a tile cannot take alone)."""
+    from scipy import linalg
+    from skimage.feature import hessian_matrix, hessian_matrix_eigvals
+
+    image = gray.astype(np.float32, copy=False) if gray.dtype != np.float64 else gray
+    if not black_ridges:
+        image = -image
+    alpha = 1 / (image.ndim + 1)
+    mtx = linalg.circulant([1, *[alpha] * (image.ndim - 1)]).astype(image.dtype)
+    eigvals = hessian_matrix_eigvals(hessian_matrix(image, sigma, mode="reflect", cval=0,
+                                                    use_gaussian_derivatives=True))
+    vals = np.tensordot(mtx, eigvals, 1)
+    vals = np.take_along_axis(vals, abs(vals).argmax(0)[None], 0).squeeze(0)
+    return np.maximum(vals, 0)
+
+
+def _meijering_scaled(gray: np.ndarray, scales: tuple[float, ...], black_ridges: bool,
+                      maxima: list) -> np.ndarray:
+    filtered_max = np.zeros_like(gray)
+    for sigma, max_val in zip(scales, maxima):
+        vals = meijering_values(gray, sigma, black_ridges)
+        if max_val > 0:
+            vals /= max_val
+        filtered_max = np.maximum(filtered_max, vals)
+    return filtered_max
+
+
+class _ArrayStats:
+    """The statistics of a response in memory that :func:`_thresholds_from` asks for."""
+
+    def __init__(self, response: np.ndarray) -> None:
+        self.response = response
+
+    def median(self) -> float:
+        return float(np.median(self.response))
+
+    def mad(self, median: float) -> float:
+        return float(np.median(np.abs(self.response - median)))
+
+    def std(self) -> float:
+        return float(np.std(self.response))
+
+    def spans(self) -> bool:
+        return float(self.response.max()) > float(self.response.min())
+
+    def otsu(self) -> float:
+        from skimage.filters import threshold_otsu
+
+        return float(threshold_otsu(self.response))
+
+    def quantile(self, q: float) -> float:
+        return float(np.quantile(self.response, q))
 
 
 def _thresholds(response: np.ndarray, low: float | None,
                 high: float | None) -> tuple[float, float]:
     """Hysteresis thresholds (low, high) in response units."""
-    median = float(np.median(response))
-    spread = 1.4826 * float(np.median(np.abs(response - median)))
-    if spread == 0.0:  # a flat background: most of the response is one value
-        spread = float(np.std(response))
-    if high is None:
-        from skimage.filters import threshold_otsu
+    return _thresholds_from(_ArrayStats(response), low, high)
 
+
+def _thresholds_from(stats, low: float | None, high: float | None) -> tuple[float, float]:
+    """Hysteresis thresholds (low, high) from the response's statistics (see ``_ArrayStats``)."""
+    median = stats.median()
+    spread = 1.4826 * stats.mad(median)
+    if spread == 0.0:  # a flat background: most of the response is one value
+        spread = stats.std()
+    if high is None:
         t_high = median + AUTO_HIGH * spread
-        if float(response.max()) > float(response.min()):
-            t_high = max(t_high, float(threshold_otsu(response)))
+        if stats.spans():
+            t_high = max(t_high, stats.otsu())
     else:
-        t_high = float(np.quantile(response, high))
+        t_high = stats.quantile(high)
     if low is None:
         t_low = median + AUTO_LOW_FRACTION * (t_high - median)
     else:
-        t_low = float(np.quantile(response, low))
+        t_low = stats.quantile(low)
     if t_low > t_high and low is not None:  # high is automatic here
         raise InputError(f"low: the quantile {low:g} lies above the automatic high threshold "
                          f"({t_high:.4g}); pass a smaller low, or high as a quantile too")

@@ -48,9 +48,14 @@ def to_gray_float(image: np.ndarray, *, name: str = "image") -> np.ndarray:
 
 
 def _soft_decision(image: np.ndarray, threshold: np.ndarray | float, polarity: str,
-                   softness: float) -> np.ndarray:
-    """Logistic of (threshold - image) for dark targets, (image - threshold) for bright ones."""
-    spread = float(np.std(image))
+                   softness: float, spread: float | None = None) -> np.ndarray:
+    """Logistic of (threshold - image) for dark targets, (image - threshold) for bright ones.
+
+    ``spread`` is the image's standard deviation (of the whole image when ``image`` is a
+    tile of it); computed from ``image`` when not given.
+    """
+    if spread is None:
+        spread = float(np.std(image))
     scale = max(check_positive(softness, "softness") * spread, 1e-6)
     margin = (threshold - image) if polarity == "dark" else (image - threshold)
     return expit(margin / scale).astype(np.float32)
@@ -103,11 +108,23 @@ def otsu(image: np.ndarray, *, polarity: str = "dark", sigma: float | None = Non
     gray = _prefilter(to_gray_float(image), sigma)
     if float(gray.max()) == float(gray.min()):
         raise InputError("image: is constant; Otsu's threshold needs at least two grey levels")
+    _check_offset(offset)
+    t = threshold_otsu(gray) + float(offset) * float(np.std(gray))
+    return _soft_decision(gray, t, polarity, softness)
+
+
+def _check_offset(offset: float) -> None:
     if isinstance(offset, (bool, np.bool_)) or not isinstance(offset, (int, float, np.number)) \
             or not np.isfinite(offset):
         raise InputError(f"offset: expected a finite number (image standard deviations), got {offset!r}")
-    t = threshold_otsu(gray) + float(offset) * float(np.std(gray))
-    return _soft_decision(gray, t, polarity, softness)
+
+
+def _check_window(window_size: int) -> int:
+    """The odd Sauvola window (an even one grows by one)."""
+    window_size = int(window_size)
+    if window_size < 3:
+        raise InputError(f"window_size: must be an odd integer >= 3, got {window_size}")
+    return window_size + 1 if window_size % 2 == 0 else window_size
 
 
 def sauvola(image: np.ndarray, *, polarity: str = "dark", window_size: int = 25, k: float = 0.2,
@@ -146,11 +163,7 @@ def sauvola(image: np.ndarray, *, polarity: str = "dark", window_size: int = 25,
     from skimage.filters import threshold_sauvola
 
     polarity = look_up_option(polarity, POLARITIES, what="polarity")
-    window_size = int(window_size)
-    if window_size < 3:
-        raise InputError(f"window_size: must be an odd integer >= 3, got {window_size}")
-    if window_size % 2 == 0:
-        window_size += 1
+    window_size = _check_window(window_size)
     gray = _prefilter(to_gray_float(image), sigma)
     t = threshold_sauvola(gray, window_size=window_size, k=float(k), r=r)
     return _soft_decision(gray, t, polarity, softness)

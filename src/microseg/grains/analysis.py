@@ -121,7 +121,9 @@ def sanity_warnings(labels: np.ndarray, analysed_px: int, n_grains: int) -> list
     statistics need more fields or a lower magnification)."""
     out = []
     if labels.any() and analysed_px:
-        largest = int(np.bincount(labels.ravel())[1:].max())
+        from microseg.grains.label import label_counts
+
+        largest = int(label_counts(labels)[1:].max())
         if largest > LARGEST_SHARE * analysed_px:
             out.append(f"one grain covers {largest / analysed_px:.0%} of the analysed area: a background, "
                        "holes or an unclosed boundary network may have been read as a grain (give a mask "
@@ -160,15 +162,13 @@ def analyse_grains(prob: np.ndarray, *, pixel_size: float | None = None, min_dia
     ``summary["warnings"]`` (also logged) says when one grain covers more than a quarter of
     the analysed area or fewer than 50 grains were measured (:func:`sanity_warnings`).
     """
-    from skimage.segmentation import relabel_sequential
-
-    from microseg.grains.label import border_labels, fill_unlabelled, label_grains
+    from microseg.grains.label import border_labels, fill_unlabelled, label_grains, relabel
     from microseg.grains.measure import grain_summary, measure_grains
 
     boundary = check_boundary_map(prob, threshold=threshold, source=source)
     inside = None if mask is None else as_area_mask(mask, f"{source}: the mask", shape=boundary.shape)
     if inside is not None and not inside.all():
-        prob = np.where(inside, prob, max(float(np.max(prob)), 1.0)).astype(np.float32)
+        prob = np.where(inside, prob, max(float(np.max(prob)), 1.0)).astype(np.float32, copy=False)
     options: dict[str, Any] = {"threshold": threshold, "close_gaps": close_gaps,
                                "exclude_border": False, "pixel_size": pixel_size,
                                "merge_threshold": merge_threshold}
@@ -178,28 +178,47 @@ def analyse_grains(prob: np.ndarray, *, pixel_size: float | None = None, min_dia
         else:
             options["min_size"] = int(math.ceil(math.pi * (min_diameter / 2.0) ** 2))
     interiors = label_grains(prob, fill_boundaries=False, **options)
+    n = int(interiors.max()) if interiors.size else 0
     cut = border_labels(interiors)  # decided on interiors, as label_grains does
-    labels_all = fill_unlabelled(interiors.copy()) if interiors.any() else interiors
-    if inside is not None and not inside.all():   # the mask's edge cuts grains like the image edge
+    masked = inside is not None and not inside.all()
+    if masked:   # the mask's edge cuts grains like the image edge
         from scipy import ndimage
 
-        labels_all[~inside] = 0
         outside = ndimage.binary_dilation(~inside, structure=np.ones((3, 3), bool))
         cut = np.union1d(cut, np.unique(interiors[outside & (interiors > 0)]))
-    labels = labels_all
-    if exclude_border:
-        labels = np.where(np.isin(labels_all, cut), 0, labels_all)
-        labels = relabel_sequential(labels)[0].astype(np.int32)
-    if labels.max() == 0:
+        del outside
+    # the interiors are filled in place: no second label image (memory per pixel, issue 10)
+    labels_all = fill_unlabelled(interiors) if n else interiors
+    del interiors
+    if masked:
+        labels_all[~inside] = 0
+    lut = None
+    if exclude_border:   # keep the others, renumbered 1.. in label order (relabel_sequential's order)
+        keep = np.ones(n + 1, bool)
+        keep[0] = False
+        keep[cut] = False
+        if masked:       # grains wholly outside the mask are gone
+            from scipy import ndimage
+
+            keep[1:] &= np.array([sl is not None for sl in ndimage.find_objects(labels_all, max_label=n)], bool)
+        lut = np.zeros(n + 1, np.int32)
+        lut[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
+        left = bool(keep.any())
+    else:
+        left = bool(labels_all.any())
+    if not left:
         hint = " (all grains touch the image edge; try --keep-border)" if exclude_border else ""
         raise InputError(f"{source}: no grains found{hint}")
+    # ASTM before the second label image exists: its intercept counts are the peak of memory
+    astm = _astm(boundary, labels_all, pixel_size, mask=inside)
+    labels = labels_all if lut is None else relabel(labels_all.copy(), lut)
     table = measure_grains(labels, pixel_size=pixel_size)
     unit = "um" if pixel_size else "px"
     summary: dict[str, Any] = {"source": source, **grain_summary(table), "pixel_size_um": pixel_size,
                                "length_unit": "µm" if pixel_size else "px"}
     fits = _fits(table, f"ecd_{unit}")
     summary["fits"] = {k: _fit_summary(v) for k, v in fits.items()}
-    summary["astm_e112"] = _astm(boundary, labels_all, pixel_size, mask=inside)
+    summary["astm_e112"] = astm
     analysed = int(inside.sum()) if inside is not None else int(labels.size)
     summary["analysed_fraction"] = analysed / labels.size
     summary["warnings"] = sanity_warnings(labels_all, analysed, int(summary["n_grains"]))

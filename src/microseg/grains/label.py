@@ -128,7 +128,7 @@ def label_grains(boundaries: np.ndarray, *, threshold: float = 0.5, close_gaps: 
                                              "merge_threshold", allow_zero=True)
         labels, n = split_joined_grains(
             labels, n, h=check_positive(h, "h"), connectivity=connectivity,
-            prob=arr if is_prob else (arr.astype(np.float32) if method == "merge" else None),
+            prob=arr if is_prob or method == "merge" else None,   # a binary map is read per box
             merge_threshold=merge_threshold if method == "merge" else None, boundary=boundary)
     keep = np.ones(n + 1, dtype=bool)
     keep[0] = False
@@ -136,7 +136,7 @@ def label_grains(boundaries: np.ndarray, *, threshold: float = 0.5, close_gaps: 
         runs = runs_along_last_axis(labels)
         keep &= np.bincount(runs.label, weights=runs.length, minlength=n + 1) >= min_area
         if not keep[1:].all():
-            labels = np.where(keep, np.arange(n + 1, dtype=np.int32), 0).astype(np.int32)[labels]
+            relabel(labels, np.where(keep, np.arange(n + 1, dtype=np.int32), 0).astype(np.int32))
     if exclude_border:  # decided on the interiors: a grain is cut when its interior meets the edge
         keep[border_labels(labels)] = False
     if fill_boundaries and keep.any():
@@ -147,7 +147,45 @@ def label_grains(boundaries: np.ndarray, *, threshold: float = 0.5, close_gaps: 
     logger.debug("label_grains: %d components -> %d grains", n, int(keep.sum()))
     if np.array_equal(lut, np.arange(n + 1)):
         return labels
-    return lut[labels]
+    return relabel(labels, lut)
+
+
+#: Pixels per chunk of the in-place passes over a label image (bounds their temporaries).
+CHUNK = 2**20
+
+
+def relabel(labels: np.ndarray, lut: np.ndarray) -> np.ndarray:
+    """``labels[...] = lut[labels]`` in place, chunk by chunk (no second label image).
+
+    Examples
+    --------
+    >>> lab = np.array([[0, 1, 2], [2, 2, 3]], np.int32)
+    >>> relabel(lab, np.array([0, 0, 1, 2], np.int32))
+    array([[0, 0, 1],
+           [1, 1, 2]], dtype=int32)
+    """
+    flat = labels.reshape(-1)
+    if not np.shares_memory(flat, labels):   # not contiguous: no flat view to write through
+        labels[...] = lut[labels]
+        return labels
+    for start in range(0, flat.size, CHUNK):
+        part = flat[start:start + CHUNK]
+        part[...] = lut[part]
+    return labels
+
+
+def label_counts(labels: np.ndarray, n_labels: int | None = None) -> np.ndarray:
+    """Pixels per label, ``np.bincount(labels.ravel())`` chunk by chunk (no int64 copy of the map).
+
+    >>> label_counts(np.array([[0, 1, 1], [3, 1, 0]], np.int32)).tolist()
+    [2, 3, 0, 1]
+    """
+    size = (int(labels.max()) if n_labels is None and labels.size else int(n_labels or 0)) + 1
+    counts = np.zeros(size, np.int64)
+    flat = labels.reshape(-1)
+    for start in range(0, flat.size, CHUNK):
+        counts += np.bincount(flat[start:start + CHUNK], minlength=size)[:size]
+    return counts
 
 
 def _boundary_mask(arr: np.ndarray, is_prob: bool, method: str, threshold: float,
@@ -188,7 +226,9 @@ def fill_unlabelled(labels: np.ndarray, *, max_passes: int = 8) -> np.ndarray:
     A few synchronous passes take, for each 0 pixel, the largest label among its
     4-neighbours (6 in 3D), touching only the 0 pixels; pixels still 0 after
     ``max_passes`` get the label of the nearest labelled pixel by the Euclidean distance
-    transform. A label image without any label is returned unchanged.
+    transform, computed only in the bounding box of those pixels grown by their largest
+    distance (so the nearest pixel is in it). Memory is a few bytes per 0 pixel, not per
+    pixel. A label image without any label is returned unchanged.
 
     Examples
     --------
@@ -198,29 +238,62 @@ def fill_unlabelled(labels: np.ndarray, *, max_passes: int = 8) -> np.ndarray:
     array([[1, 2, 2],
            [1, 2, 2]], dtype=int32)
     """
-    padded = np.pad(labels, 1)
-    flat = padded.ravel()
-    strides = np.cumprod((1,) + padded.shape[:0:-1])[::-1]
-    zero = np.flatnonzero(labels.ravel() == 0)
-    if zero.size == labels.size:
+    if not labels.flags.c_contiguous:
+        work = np.ascontiguousarray(labels)
+        labels[...] = fill_unlabelled(work, max_passes=max_passes)
         return labels
-    zero = np.ravel_multi_index(tuple(c + 1 for c in np.unravel_index(zero, labels.shape)), padded.shape)
+    flat = labels.reshape(-1)
+    zero = np.flatnonzero(flat == 0)
+    if zero.size == labels.size or zero.size == 0:
+        return labels
+    shape = labels.shape
+    strides = [int(np.prod(shape[a + 1:])) for a in range(labels.ndim)]
     for _ in range(max_passes):
         if zero.size == 0:
             break
-        best = np.zeros(zero.size, dtype=padded.dtype)
-        for stride in strides:
-            np.maximum(best, flat[zero + stride], out=best)
-            np.maximum(best, flat[zero - stride], out=best)
+        best = np.zeros(zero.size, dtype=labels.dtype)
+        for axis, stride in enumerate(strides):
+            coord = (zero // stride) % shape[axis]
+            # a neighbour outside the image reads the 0 pixel itself (still 0 in this pass)
+            np.maximum(best, flat[np.where(coord > 0, zero - stride, zero)], out=best)
+            np.maximum(best, flat[np.where(coord < shape[axis] - 1, zero + stride, zero)], out=best)
         got = best > 0
         flat[zero[got]] = best[got]
         zero = zero[~got]
-    inner = tuple(slice(1, -1) for _ in range(labels.ndim))
-    labels[...] = padded[inner]
     if zero.size:
-        nearest = ndi.distance_transform_edt(labels == 0, return_distances=False, return_indices=True)
-        labels[...] = labels[tuple(nearest)]
+        _fill_nearest(labels, zero)
     return labels
+
+
+def _fill_nearest(labels: np.ndarray, zero: np.ndarray) -> None:
+    """Label the 0 pixels ``zero`` (flat indices) from their nearest labelled pixel (EDT).
+
+    The transform runs in the bounding box of ``zero`` grown by 1 px, which holds a
+    labelled pixel of every 0 region (its rim); the largest distance ``d`` found there
+    bounds the true one, so a second transform in the box grown by ``d + 1`` px finds the
+    nearest labelled pixel of the whole image (ties may be broken differently).
+    """
+    coords = np.unravel_index(zero, labels.shape)
+    lo = [int(c.min()) for c in coords]
+    hi = [int(c.max()) + 1 for c in coords]
+
+    def box(grow: int) -> tuple[slice, ...]:
+        return tuple(slice(max(a - grow, 0), min(b + grow, n)) for a, b, n in zip(lo, hi, labels.shape))
+
+    def nearest(region: tuple[slice, ...]) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+        idx = ndi.distance_transform_edt(labels[region] == 0, return_distances=False, return_indices=True)
+        local = tuple(c - s.start for c, s in zip(coords, region))
+        return idx, local
+
+    region = box(1)
+    idx, local = nearest(region)
+    d2 = sum((idx[a][local].astype(np.int64) - local[a]) ** 2 for a in range(labels.ndim))
+    grown = box(int(math.ceil(math.sqrt(float(d2.max())))) + 1)
+    if grown != region:
+        region = grown
+        idx, local = nearest(region)
+    sub = labels[region]
+    labels[coords] = sub[tuple(idx[a][local] for a in range(labels.ndim))]
 
 
 def border_labels(labels: np.ndarray) -> np.ndarray:
