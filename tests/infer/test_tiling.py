@@ -108,3 +108,61 @@ def test_bad_predictor_output_and_bad_input_are_clear():
         predict_tiled(lambda x: x, image, tile_size=32, batch_size=0)
     with pytest.raises(InputError, match="tile_size"):
         predict_tiled(lambda x: x, image, tile_size=0)
+
+
+@pytest.mark.parametrize("length,tile,overlap,align", [(257, 128, 32, 4), (300, 128, 32, 4), (1000, 256, 64, 32),
+                                                       (2048, 512, 128, 32), (129, 64, 16, 16), (97, 32, 8, 1)])
+def test_aligned_tiles_start_on_the_networks_grid_and_cover_the_axis(length, tile, overlap, align):
+    starts = tile_starts(length, tile, overlap, align=align)
+    step = max(align, (tile - overlap) // align * align)
+    assert starts[0] == 0 and np.all(starts % align == 0)
+    assert np.all(np.diff(starts) <= step)                           # neighbours share >= the overlap
+    assert np.ptp(np.diff(starts)) <= align                          # spread evenly
+    end = starts[-1] + tile
+    assert length <= end < length + align                             # the last runs past by < align
+    assert end == -(-length // align) * align                        # ... to where the network pads to
+
+
+def test_tiles_are_spread_evenly_not_crowded_at_the_end():
+    assert tile_starts(1024, 512, 128).tolist() == [0, 256, 512]
+    assert tile_starts(2000, 512, 128).tolist() == [0, 372, 744, 1116, 1488]
+
+
+def test_tiles_past_the_end_are_padded_like_the_network_pads_and_cropped():
+    image = np.random.default_rng(3).random((1, 50, 37), dtype=np.float32)
+    seen = []
+
+    def record(x):
+        seen.append(x.copy())
+        return x + 1
+
+    out = predict_tiled(record, image, tile_size=16, overlap=4, batch_size=4, align=4)
+    np.testing.assert_array_equal(out, image + 1)
+    assert all(b.shape[2:] == (16, 16) for b in seen)                 # every tile full size
+    tiles = np.concatenate(seen)
+    starts_r, starts_c = tile_starts(50, 16, 4, align=4), tile_starts(37, 16, 4, align=4)
+    padded = np.pad(image, ((0, 0), (0, 52 - 50), (0, 40 - 37)), mode="reflect")   # torch's 'reflect'
+    expected = [padded[:, r:r + 16, c:c + 16] for r in starts_r for c in starts_c]
+    np.testing.assert_array_equal(tiles, np.stack(expected))
+    assert len(seen) == int(np.ceil(len(expected) / 4))              # batches span rows of tiles
+
+
+def test_a_tile_on_the_image_border_keeps_its_weight_there():
+    w = blend_window((16, 16), "gaussian", flat=[(True, False), (False, True)])
+    assert w[0, 8] == w[8, 15] == w.max() == 1.0                      # towards the border: the peak
+    assert w[15, 8] < 0.01 and w[8, 0] < 0.01                         # towards the inside: weighed down
+    np.testing.assert_array_equal(blend_window((9, 7), "cosine", flat=[(False, False)] * 2),
+                                  blend_window((9, 7), "cosine"))
+
+
+def test_resolve_tile_size():
+    from microseg.infer.tiling import resolve_tile_size
+
+    assert resolve_tile_size("auto", (1024, 1024)) is None and resolve_tile_size("AUTO", (1025, 10)) == 512
+    assert resolve_tile_size(None, (9000, 9000)) is None and resolve_tile_size(0, (9000, 9000)) is None
+    assert resolve_tile_size(300, (10, 10)) == 300
+    for bad in (-1, 2.5, "big", True):
+        with pytest.raises(InputError, match="tile_size"):
+            resolve_tile_size(bad, (10, 10))
+    with pytest.raises(InputError, match="align"):
+        predict_tiled(lambda x: x, np.zeros((1, 8, 8)), tile_size=4, align=0)

@@ -144,3 +144,67 @@ def test_the_threshold_comes_from_the_config_unless_given(files, tmp_path):
     assert main(["predict", str(files / "m1"), "--image", str(files / "a.tif"), "--config",
                  str(tmp_path / "run.yaml"), "-o", str(tmp_path / "cli")]) == 0
     assert np.array_equal(tifffile.imread(tmp_path / "cli" / "a_mask.tif"), from_config.mask)
+
+
+def test_tiles_tta_and_precision_through_the_task_and_the_cli(files, tmp_path, capsys):
+    models = [files / "m1", files / "m2"]
+    options = dict(tile_size=16, overlap=4, batch_size=3, tta="flip", precision="fp32")
+    result = tasks.predict(models, files / "a.tif", device="cpu", output=tmp_path / "task", **options)
+    s = result.settings
+    assert (s["tile_size"], s["overlap"], s["batch_size"], s["tta"], s["precision"]) == (16, 4, 3, "flip", "fp32")
+    mean, spread = predict_ensemble(models, io.read_image(files / "a.tif"), device="cpu", **options)
+    assert np.array_equal(result.prob, mean) and np.array_equal(result.spread, spread)
+    whole = predict_ensemble(models, io.read_image(files / "a.tif"), device="cpu")[0]
+    assert not np.array_equal(result.prob, whole)            # tiles and TTA did something
+    assert main(["predict", *map(str, models), "--image", str(files / "a.tif"), "--device", "cpu", "--tile", "16",
+                 "--overlap", "4", "--batch", "3", "--tta", "flip", "-o", str(tmp_path / "cli")]) == 0
+    assert np.array_equal(io.read_prob(tmp_path / "cli" / "a_prob.tif"), io.read_prob(tmp_path / "task" / "a_prob.tif"))
+    capsys.readouterr()
+    # --tta alone is the dihedral group
+    assert main(["predict", str(files / "m1"), "--image", str(files / "b.tif"), "--device", "cpu", "--tta",
+                 "-o", str(tmp_path / "d")]) == 0
+    dihedral = tasks.predict(files / "m1", files / "b.tif", device="cpu", tta=True)
+    assert dihedral.settings["tta"] == "dihedral"
+    assert np.array_equal(io.read_prob(tmp_path / "d" / "b_prob.tif"), dihedral.prob)
+
+
+def test_by_default_small_images_are_whole_and_large_ones_tiled(files, monkeypatch):
+    from microseg.infer import tiling
+
+    image = io.read_image(files / "a.tif")                   # 40 x 56
+    result = tasks.predict(files / "m1", image, device="cpu")
+    assert result.settings["tile_size"] == "auto"
+    assert np.array_equal(result.prob, predict_image(files / "m1", image, device="cpu"))
+    monkeypatch.setattr(tiling, "AUTO_TILE_ABOVE", 32)       # now 'large': tiles of AUTO_TILE
+    monkeypatch.setattr(tiling, "AUTO_TILE", 16)
+    tiled = tasks.predict(files / "m1", image, device="cpu")
+    assert np.array_equal(tiled.prob, predict_image(files / "m1", image, device="cpu", tile_size=16))
+    assert not np.array_equal(tiled.prob, result.prob)
+    assert np.array_equal(tasks.predict(files / "m1", image, device="cpu", tile_size=0).prob, result.prob)
+
+
+def test_bad_input_is_one_line_naming_the_file_and_leaves_nothing(files, tmp_path, capsys):
+    nan = np.full((24, 24), np.nan, np.float32)
+    tifffile.imwrite(tmp_path / "nan.tif", nan)
+    out = tmp_path / "out"
+    argv = ["predict", str(files / "m1"), "--image", str(files / "a.tif"), str(tmp_path / "nan.tif"),
+            "--pixel-size", "0.05", "--device", "cpu", "-o", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nan.tif" in err[0] and "NaN" in err[0]
+    assert not out.exists() or not any(out.iterdir())       # a.tif's outputs are not written either
+    with pytest.raises(InputError, match="nan.tif: the image contains only NaN"):
+        tasks.predict(files / "m1", tmp_path / "nan.tif", pixel_size=0.05)
+    for flags, match in ((["--precision", "fp16"], "fp16"), (["--tile", "-3"], "tile_size"),
+                         (["--overlap", "2.5", "--tile", "2"], "overlap"), (["--batch", "0"], "batch_size")):
+        assert main(argv[:4] + ["--device", "cpu", *flags, "-o", str(tmp_path / "x")]) == 2
+        assert match in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_without_a_gpu_is_a_clean_error(files, tmp_path, capsys):
+    assert main(["predict", str(files / "m1"), "--image", str(files / "a.tif"), "--device", "cuda",
+                 "-o", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert "no CUDA GPU" in err and "Traceback" not in err and not (tmp_path / "c").exists()

@@ -1,15 +1,34 @@
-"""Whole-image prediction with one model or an ensemble (tiling comes later).
+"""Prediction with one model or an ensemble, whole or in tiles, with test-time augmentation.
 
 A model is used the way its ``model.json`` says: the ``preprocessing`` record of its
 metadata (:func:`microseg.data.preprocessing_spec`: median filter, then normalisation)
 is applied to the image before the forward pass, and the boundary probability is the
 sigmoid of the final logits. Padding to the network's multiple is done by the model.
 
+Whole image or tiles (``tile_size``): ``None`` or 0 runs the whole image in one forward
+pass (after estimating the memory it needs and refusing, with what to do, when it does
+not fit); an integer cuts it into overlapping tiles of that size, batched and blended
+with a Gaussian (or cosine) window (:func:`microseg.infer.tiling.predict_tiled`);
+``"auto"`` tiles images with a side over 1024 px (:func:`~microseg.infer.tiling.resolve_tile_size`).
+Every model of an ensemble sees the same batch of tiles in one pass
+(:class:`~microseg.infer.runner.EnsembleRunner`). A tile is pre-processed as part of its
+whole image: normalised with the whole image's statistics and median-filtered with a
+margin of its neighbours (:class:`~microseg.infer.prepare.PreparedImage`), so tiled and
+whole-image predictions differ only by what the network sees near a tile's rim.
+Models that differ in pre-processing, input channels or pixel size get one pass each.
+
+Test-time augmentation (``tta``): ``"flip"`` averages the 4 flips, ``True`` or
+``"dihedral"`` the 8 flips and quarter turns; each prediction is transformed back before
+the probabilities are averaged. ``precision``: ``"fp32"`` (default), ``"bf16"``/``"fp16"``
+autocast (fp16 and "auto" reduced precision on CUDA GPUs only; bf16 on the CPU when asked).
+
 Pixel size: a model records the pixel size it was trained at (``pixel_size_um``). An
 image at another pixel size (seed 000 applies 15 nm/px SE models to 27 nm/px BSE images)
 is resampled to the model's pixel size before the forward pass and the probability is
 resampled back to the image's grid (``rescale=False`` turns this off), so a boundary is
-as many pixels wide as the network learned it and grains are as many pixels across.
+as many pixels wide as the network learned it and grains are as many pixels across. For
+now the whole image is resampled first and then tiled (and the result resampled back
+whole), so an image at another pixel size needs memory for its resampled copy.
 
 Examples
 --------
@@ -23,9 +42,13 @@ Examples
 >>> mean, spread = predict_ensemble([Half(), Half()], np.random.rand(8, 8))
 >>> float(spread.max())
 0.0
+>>> tiled = predict_image(Half(), np.random.rand(70, 45), tile_size=32, tta="flip")
+>>> tiled.shape, float(tiled.max())
+((70, 45), 0.5)
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Sequence
@@ -45,7 +68,7 @@ logger = logging.getLogger(__name__)
 class LoadedModel:
     """A model with the metadata of its ``model.json`` and where it came from."""
 
-    model: torch.nn.Module
+    model: Any   #: a torch.nn.Module, or any callable from a float32 tensor (N, C, H, W) to logits
     metadata: dict = field(default_factory=dict)
     name: str = "model"
 
@@ -69,24 +92,26 @@ def load_models(paths: Sequence[str | os.PathLike]) -> list[LoadedModel]:
     return out
 
 
+def _is_pair(m: Any) -> bool:
+    return isinstance(m, tuple) and len(m) == 2 and callable(m[0]) and isinstance(m[1], (dict, type(None)))
+
+
 def _as_loaded(models: Any) -> list[LoadedModel]:
-    if isinstance(models, (LoadedModel, torch.nn.Module, str, os.PathLike)) or (
-            isinstance(models, tuple) and len(models) == 2 and isinstance(models[0], torch.nn.Module)
-            and isinstance(models[1], dict)):
+    if isinstance(models, (LoadedModel, str, os.PathLike)) or callable(models) or _is_pair(models):
         models = [models]
     out = []
     for m in models:
         if isinstance(m, LoadedModel):
             out.append(m)
-        elif isinstance(m, torch.nn.Module):
-            out.append(LoadedModel(m, {}, type(m).__name__))
-        elif isinstance(m, tuple) and len(m) == 2 and isinstance(m[0], torch.nn.Module):
+        elif _is_pair(m):
             out.append(LoadedModel(m[0], dict(m[1] or {}), type(m[0]).__name__))
+        elif callable(m):
+            out.append(LoadedModel(m, {}, type(m).__name__))
         elif isinstance(m, (str, os.PathLike)):
             out += load_models([m])
         else:
-            raise InputError(f"models must be modules, (module, metadata) pairs, LoadedModel or model "
-                             f"folders; got {type(m).__name__}")
+            raise InputError(f"models must be modules (or callables), (module, metadata) pairs, LoadedModel "
+                             f"or model folders; got {type(m).__name__}")
     if not out:
         raise InputError("models is empty; give at least one model")
     return out
@@ -94,8 +119,8 @@ def _as_loaded(models: Any) -> list[LoadedModel]:
 
 def as_loaded_models(models: Any) -> list[LoadedModel]:
     """Models in any form the ``predict_*`` functions take, as :class:`LoadedModel` (folders
-    read once): a module, a ``(module, metadata)`` pair, a LoadedModel, a model folder, or a
-    list of them.
+    read once): a module (or any callable returning logits), a ``(module, metadata)`` pair, a
+    LoadedModel, a model folder, or a list of them.
 
     Examples
     --------
@@ -189,16 +214,6 @@ def match_channels(x: np.ndarray, in_channels: int, *, name: str = "model") -> n
                      f"{tuple(x.shape)}); give a grey or RGB image, or a model trained on {c} channels")
 
 
-def _device(device: str | torch.device) -> torch.device:
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device not in ("cpu", "cuda"):
-        raise InputError(f"device must be 'auto', 'cpu' or 'cuda'; got {device!r}")
-    return torch.device(device)
-
-
 #: Pixel sizes within this relative difference are taken as equal (no resampling).
 RESCALE_TOLERANCE = 0.02
 
@@ -228,96 +243,209 @@ def _resample(x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
                      for c in x]).astype(np.float32)
 
 
-@torch.no_grad()
-def _forward_prob(m: LoadedModel, x: np.ndarray, *, preprocess: bool | dict, device: torch.device,
-                  pixel_size: float | None = None, rescale: bool = True) -> np.ndarray:
+def check_options(*, device: str | torch.device = "auto", tile_size: int | str | None = None,
+                  overlap: float = 0.25, batch_size: int = 4, tta: bool | str | None = False,
+                  window: str = "gaussian", precision: str = "fp32") -> dict:
+    """The prediction options checked and resolved, before anything is read or run.
+
+    Raises :class:`~microseg._util.InputError` naming the option (``device="cuda"`` without
+    a GPU, fp16 on the CPU, a negative overlap, ...).
+
+    Examples
+    --------
+    >>> o = check_options(device="cpu", tile_size="auto", tta=True)
+    >>> o["device"], o["tile_size"], o["tta"], o["precision"]
+    (device(type='cpu'), 'auto', 'dihedral', 'fp32')
+    """
+    from microseg._util import look_up_option
+    from microseg._validate import check_int
+    from microseg.infer.runner import resolve_device, resolve_precision, resolve_tta
+    from microseg.infer.tiling import AUTO_TILE, WINDOWS, overlap_px, resolve_tile_size
+
+    dev = resolve_device(device)
+    resolve_precision(precision, dev)
+    tile = resolve_tile_size(tile_size, (1, 1))   # checks the value; "auto" is decided per image
+    auto = isinstance(tile_size, str)
+    overlap_px(AUTO_TILE if auto else tile or 2**31, overlap)
+    return {"device": dev, "tile_size": "auto" if auto else tile,
+            "overlap": overlap, "batch_size": check_int(batch_size, "batch_size", low=1),
+            "tta": resolve_tta(tta), "window": look_up_option(window, WINDOWS, what="blend window"),
+            "precision": str(precision).lower()}
+
+
+def _check_finite(x: np.ndarray) -> None:
+    bad = x.size - int(np.count_nonzero(np.isfinite(x)))
+    if bad:
+        what = "only NaN or infinite values" if bad == x.size else f"{bad} NaN or infinite values"
+        raise InputError(f"the image contains {what} (of {x.size}); predict needs finite pixel values: fill "
+                         "or crop the missing ones first")
+
+
+def _groups(loaded: list[LoadedModel], preprocess: bool | dict, pixel_size: float | None, rescale: bool,
+            channels: int) -> list[tuple[float, dict | None, int, list[int]]]:
+    """Models that see the same input: (rescale factor, preprocessing, in_channels, model indices)."""
+    groups: dict[str, tuple[float, dict | None, int, list[int]]] = {}
+    for i, m in enumerate(loaded):
+        f = rescale_factor(pixel_size, m.metadata.get("pixel_size_um")) if rescale else 1.0
+        spec = preprocess if isinstance(preprocess, dict) else (m.preprocessing if preprocess else None)
+        in_ch = int(getattr(m.model, "in_channels", channels))
+        key = json.dumps([f, spec, in_ch], sort_keys=True, default=str)
+        groups.setdefault(key, (f, spec or None, in_ch, []))[3].append(i)
+    return list(groups.values())
+
+
+def _predict_group(members: list[LoadedModel], x: np.ndarray, *, factor: float, spec: dict | None,
+                   in_channels: int, options: dict, pixel_size: float | None, channels_last: bool | None,
+                   progress: bool) -> np.ndarray:
+    """``(len(members), H, W)`` probabilities of models that share their input."""
     from microseg.data import apply_preprocessing
+    from microseg.infer.prepare import PreparedImage, check_whole_image_memory
+    from microseg.infer.runner import EnsembleRunner, tta_transforms
+    from microseg.infer.tiling import predict_tiled, resolve_tile_size
 
-    f = rescale_factor(pixel_size, m.metadata.get("pixel_size_um")) if rescale else 1.0
-    if f != 1.0:
-        shape = x.shape[1:]
-        scaled = (max(1, int(round(shape[0] * f))), max(1, int(round(shape[1] * f))))
+    shape = x.shape[1:]
+    if factor != 1.0:
+        scaled = (max(1, int(round(shape[0] * factor))), max(1, int(round(shape[1] * factor))))
         logger.info("%s: image at %.4g µm/px resampled by %.3g to the model's %.4g µm/px",
-                    m.name, pixel_size, f, m.metadata.get("pixel_size_um"))
-        prob = _forward_prob(m, _resample(x, scaled), preprocess=preprocess, device=device, rescale=False)
-        return np.clip(_resample(prob[None], shape)[0], 0.0, 1.0)
+                    members[0].name, pixel_size, factor, members[0].metadata.get("pixel_size_um"))
+        x = _resample(x, scaled)
+    names = [m.name for m in members]
+    runner = EnsembleRunner([m.model for m in members], names=names, device=options["device"],
+                            precision=options["precision"], tta=options["tta"], channels_last=channels_last)
+    tile = resolve_tile_size(options["tile_size"], x.shape[1:])
+    with runner:
+        if tile is None:
+            check_whole_image_memory(runner.models, x.shape[1:], in_channels=in_channels, device=runner.device,
+                                     tta_transforms=len(tta_transforms(options["tta"])))
+            x = match_channels(x, in_channels, name=names[0])
+            if spec:
+                x = apply_preprocessing(x, spec)
+            out = _whole(runner, x)
+        else:
+            view = PreparedImage(x, in_channels=in_channels, spec=spec, name=names[0])
+            align, pad_mode = _alignment(runner.models)
+            out = predict_tiled(runner, view, tile_size=tile, overlap=options["overlap"],
+                                batch_size=options["batch_size"], window=options["window"],
+                                out_channels=len(members), align=align, pad_mode=pad_mode, progress=progress)
+    if factor != 1.0:
+        out = np.clip(_resample(out, shape), 0.0, 1.0)
+    return out
 
-    # channels first (colour to grey as training does), then the model's pre-processing
-    x = match_channels(x, int(getattr(m.model, "in_channels", x.shape[0])), name=m.name)
-    spec = preprocess if isinstance(preprocess, dict) else (m.preprocessing if preprocess else None)
-    if spec:
-        x = apply_preprocessing(x, spec)
-    model = m.model
-    was_training = model.training
-    param = next(iter(model.parameters()), None)
-    old_device = param.device if param is not None else None
-    model.eval().to(device)
+
+def _alignment(models: Sequence[Any]) -> tuple[int, str]:
+    """Tile alignment of an ensemble (the least common multiple of the models' ``pad_multiple``)
+    and how to pad a tile past the image's end the way the networks pad a whole image."""
+    import math
+
+    align = 1
+    for m in models:
+        align = math.lcm(align, max(1, int(getattr(m, "pad_multiple", 1) or 1)))
+    modes = {getattr(m, "pad_mode", "reflect") for m in models}
+    return align, "constant" if modes == {"constant"} else "reflect"
+
+
+def _whole(runner: Any, x: np.ndarray) -> np.ndarray:
+    """One forward pass over the whole image; running out of memory says to predict in tiles."""
     try:
-        out = model(torch.from_numpy(np.ascontiguousarray(x))[None].to(device))
-    finally:
-        model.train(was_training)
-        if old_device is not None:
-            model.to(old_device)
-    logits = (out[-1] if isinstance(out, (list, tuple)) else out).float()
-    if logits.shape[1] != 1:
-        raise InputError(f"model {m.name!r} gives {logits.shape[1]} classes; whole-image prediction "
-                         "supports binary (1-class) models")
-    return torch.sigmoid(logits[0, 0]).cpu().numpy().astype(np.float32)
+        return runner(x[None])[0]
+    except (MemoryError, RuntimeError) as e:
+        if isinstance(e, RuntimeError) and not isinstance(e, torch.cuda.OutOfMemoryError) \
+                and "allocate" not in str(e):
+            raise
+        raise InputError(f"out of memory predicting the whole {x.shape[1]} x {x.shape[2]} image at once; "
+                         "predict it in tiles (tile_size=512, --tile 512)") from None
 
 
 def predict_probs(models: Any, image: Any, *, preprocess: bool | dict = True,
                   device: str | torch.device = "auto", pixel_size: float | None = None,
-                  rescale: bool = True) -> np.ndarray:
+                  rescale: bool = True, tile_size: int | str | None = None, overlap: float = 0.25,
+                  batch_size: int = 4, tta: bool | str | None = False, window: str = "gaussian",
+                  precision: str = "fp32", channels_last: bool | None = None,
+                  progress: bool = False) -> np.ndarray:
     """Probability maps of each model, ``(M, H, W)`` float32, on the image's grid.
-
-    ``pixel_size`` (µm; default the :class:`~microseg.io.Image`'s) and each model's
-    ``pixel_size_um`` decide the resampling (see the module docstring); ``rescale=False``
-    feeds the image as it is.
-    """
-    loaded = _as_loaded(models)
-    x = as_image_array(image)
-    if pixel_size is None:
-        pixel_size = getattr(image, "pixel_size", None)
-    dev = _device(device)
-    return np.stack([_forward_prob(m, x, preprocess=preprocess, device=dev, pixel_size=pixel_size,
-                                   rescale=rescale) for m in loaded])
-
-
-def predict_image(models: Any, image: Any, *, preprocess: bool | dict = True,
-                  device: str | torch.device = "auto", pixel_size: float | None = None,
-                  rescale: bool = True) -> np.ndarray:
-    """Boundary (or phase) probability of a whole image; the mean over several models.
 
     Parameters
     ----------
-    models : module, (module, metadata), LoadedModel, model folder, or a list of them
+    models : module (or callable), (module, metadata), LoadedModel, model folder, or a list of them
         Models returning logits ``(N, 1, H, W)``.
     image : ndarray or microseg.io.Image
         ``(H, W)`` grey, ``(H, W, 3|4)`` RGB(A) (a grey micrograph stored as RGB counts as
         grey) or ``(C, H, W)``; see :func:`as_image_array`. Integer images are scaled by
-        their dtype's range.
+        their dtype's range. NaN or infinite pixels are refused.
     preprocess : bool or dict
         ``True``: apply each model's ``metadata["preprocessing"]``; ``False``: the image is
         already pre-processed; a dict: this :func:`~microseg.data.preprocessing_spec`.
     device : {"auto", "cpu", "cuda"} or torch.device
-    pixel_size, rescale
-        See :func:`predict_probs`: resampling to each model's training pixel size.
+        ``"cuda"`` without a GPU is an error.
+    pixel_size : float, optional
+        µm per pixel (default the :class:`~microseg.io.Image`'s); with each model's
+        ``pixel_size_um`` it decides the resampling (see the module docstring).
+    rescale : bool
+        ``False`` feeds the image as it is.
+    tile_size : int, "auto" or None
+        None or 0: the whole image in one pass (refused when it would not fit in memory);
+        an int: tiles of that size in px (on the model's grid); ``"auto"``: tiles of 512 px
+        for images with a side over 1024 px.
+    overlap : float
+        Tile overlap, a fraction (< 1) of the tile or pixels (>= 1).
+    batch_size : int
+        Tiles per forward pass.
+    tta : bool or {"none", "flip", "dihedral"}
+        Test-time augmentation: 4 flips, or (``True``) the 8 flips and quarter turns.
+    window : {"gaussian", "cosine", "constant"}
+        Blending weights of the tiles.
+    precision : {"fp32", "bf16", "fp16", "auto"}
+        Autocast dtype; see :func:`microseg.infer.runner.resolve_precision`.
+    channels_last : bool, optional
+        Run torch modules in channels-last memory format (default: yes).
+    progress : bool
+        A progress bar over the tiles.
+    """
+    options = check_options(device=device, tile_size=tile_size, overlap=overlap, batch_size=batch_size, tta=tta,
+                            window=window, precision=precision)
+    loaded = _as_loaded(models)
+    x = as_image_array(image)
+    _check_finite(x)
+    if pixel_size is None:
+        pixel_size = getattr(image, "pixel_size", None)
+    probs = np.empty((len(loaded), *x.shape[1:]), np.float32)
+    for factor, spec, in_ch, idx in _groups(loaded, preprocess, pixel_size, rescale, x.shape[0]):
+        probs[idx] = _predict_group([loaded[i] for i in idx], x, factor=factor, spec=spec, in_channels=in_ch,
+                                    options=options, pixel_size=pixel_size, channels_last=channels_last,
+                                    progress=progress)
+    return probs
+
+
+def predict_image(models: Any, image: Any, *, preprocess: bool | dict = True,
+                  device: str | torch.device = "auto", pixel_size: float | None = None,
+                  rescale: bool = True, **options: Any) -> np.ndarray:
+    """Boundary (or phase) probability of an image; the mean over several models.
+
+    Parameters
+    ----------
+    models, image, preprocess, device, pixel_size, rescale
+        See :func:`predict_probs`.
+    **options
+        ``tile_size``, ``overlap``, ``batch_size``, ``tta``, ``window``, ``precision``,
+        ``channels_last``, ``progress``: see :func:`predict_probs`.
 
     Returns
     -------
     ndarray of float32, shape (H, W), values in [0, 1]
     """
     return predict_probs(models, image, preprocess=preprocess, device=device, pixel_size=pixel_size,
-                         rescale=rescale).mean(axis=0)
+                         rescale=rescale, **options).mean(axis=0)
 
 
 def predict_ensemble(models: Any, image: Any, *, preprocess: bool | dict = True,
                      device: str | torch.device = "auto", pixel_size: float | None = None,
-                     rescale: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                     rescale: bool = True, **options: Any) -> tuple[np.ndarray, np.ndarray]:
     """Mean probability of an ensemble and its per-pixel spread (standard deviation).
 
-    Seed 000 *sums* the fold models' maps; the sum is ``len(models) * mean``, so a
-    threshold ``t`` on the sum is ``t / len(models)`` on the mean returned here.
+    Every model sees the same tiles in one pass (``**options`` as in :func:`predict_probs`:
+    ``tile_size``, ``overlap``, ``batch_size``, ``tta``, ...). Seed 000 *sums* the fold
+    models' maps; the sum is ``len(models) * mean``, so a threshold ``t`` on the sum is
+    ``t / len(models)`` on the mean returned here.
 
     Returns
     -------
@@ -326,6 +454,6 @@ def predict_ensemble(models: Any, image: Any, *, preprocess: bool | dict = True,
         models): the uncertainty map.
     """
     probs = predict_probs(models, image, preprocess=preprocess, device=device, pixel_size=pixel_size,
-                          rescale=rescale)
+                          rescale=rescale, **options)
     p64 = probs.astype(np.float64)  # float64: identical models give exactly zero spread
     return p64.mean(axis=0).astype(np.float32), p64.std(axis=0).astype(np.float32)

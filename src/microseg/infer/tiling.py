@@ -30,9 +30,38 @@ import numpy as np
 
 from microseg._util import InputError
 
-__all__ = ["tile_starts", "tile_slices", "blend_window", "overlap_px", "predict_tiled"]
+__all__ = ["tile_starts", "tile_slices", "blend_window", "overlap_px", "predict_tiled", "resolve_tile_size"]
 
 WINDOWS = ("gaussian", "cosine", "constant")
+
+#: ``tile_size="auto"``: images with a side longer than this are cut into tiles ...
+AUTO_TILE_ABOVE = 1024
+#: ... of this size; smaller ones are predicted whole.
+AUTO_TILE = 512
+
+
+def resolve_tile_size(tile_size: int | str | None, shape: Sequence[int]) -> int | None:
+    """The tile side to use for an image of ``shape`` (``(H, W)``), or None for the whole image.
+
+    ``None`` or ``0``: the whole image at once. An integer: tiles of that size.
+    ``"auto"``: tiles of :data:`AUTO_TILE` (512) px for an image with a side longer than
+    :data:`AUTO_TILE_ABOVE` (1024) px, the whole image otherwise (a whole 1024² image needs
+    well under 1 GB with the default models; a larger one is where memory starts to matter,
+    and 512² tiles with a quarter overlap cost ~1.8× the pixels of the image at most).
+
+    >>> resolve_tile_size("auto", (1024, 1024)), resolve_tile_size("auto", (2048, 900))
+    (None, 512)
+    >>> resolve_tile_size(0, (4000, 4000)), resolve_tile_size(256, (100, 100))
+    (None, 256)
+    """
+    if tile_size is None:
+        return None
+    if isinstance(tile_size, str) and tile_size.lower() == "auto":
+        return AUTO_TILE if max(int(n) for n in shape) > AUTO_TILE_ABOVE else None
+    if isinstance(tile_size, (bool, np.bool_)) or not isinstance(tile_size, (int, np.integer)) or tile_size < 0:
+        raise InputError(f"tile_size must be a positive number of px, 0 or None (the whole image) or 'auto'; "
+                         f"got {tile_size!r}")
+    return int(tile_size) or None
 
 
 def overlap_px(tile: int, overlap: float) -> int:
@@ -49,25 +78,43 @@ def overlap_px(tile: int, overlap: float) -> int:
     return px
 
 
-def tile_starts(length: int, tile: int, overlap: int) -> np.ndarray:
+def tile_starts(length: int, tile: int, overlap: int, *, align: int = 1) -> np.ndarray:
     """Start offsets of tiles of ``tile`` px along an axis of ``length`` px.
 
-    Tiles step by ``tile - overlap``; the last one is moved back to end at ``length``
-    (so no tile runs past the image and none is padded). An axis shorter than a tile
+    As few tiles as a step of at most ``tile - overlap`` allows, spread evenly from 0 to
+    ``length - tile`` (as nnU-Net spreads them), so that no tile runs past the image, none
+    is padded and neighbours share at least ``overlap`` px. An axis shorter than a tile
     gets one tile starting at 0 (its size is then ``length``).
+
+    ``align`` > 1 (a network's padding multiple, e.g. 2**depth of a U-Net): every start
+    is a multiple of ``align`` (the step is rounded down to one), so that every tile's
+    pooling grid is the whole image's; the last tile then ends at the first multiple of
+    ``align`` at or past ``length`` (past it by less than ``align``) when ``tile`` is a
+    multiple of ``align``, and :func:`predict_tiled` pads it there as the network pads
+    the whole image.
 
     >>> tile_starts(100, 40, 10).tolist()
     [0, 30, 60]
+    >>> tile_starts(1024, 512, 128).tolist()   # three tiles: 256 px apart, not 384 and 128
+    [0, 256, 512]
     >>> tile_starts(30, 40, 10).tolist()
     [0]
+    >>> tile_starts(257, 128, 32, align=4).tolist()   # the last tile covers 132..260
+    [0, 64, 132]
     """
     if length <= tile:
         return np.zeros(1, np.int64)
+    align = max(1, int(align))
     step = tile - overlap
-    n = int(math.ceil((length - tile) / step)) + 1
-    starts = np.arange(n, dtype=np.int64) * step
-    starts[-1] = length - tile
-    return np.unique(starts)
+    last = length - tile
+    if align > 1:
+        step = max(align, step // align * align)
+        last = -(-last // align) * align
+    n = int(math.ceil(last / step)) + 1
+    # s_i = align * floor(i * q / (n - 1)): multiples of align, gaps <= step (step / align is an
+    # integer >= q / (n - 1))
+    q = last // align
+    return np.unique(align * ((np.arange(n, dtype=np.int64) * q) // (n - 1)))
 
 
 def tile_slices(shape: Sequence[int], tile_size: int | Sequence[int], overlap: float = 0.25) -> list[tuple[slice, ...]]:
@@ -90,7 +137,8 @@ def _tile_shape(shape: Sequence[int], tile_size: int | Sequence[int]) -> tuple[i
     return tuple(int(t) for t in tiles)
 
 
-def blend_window(shape: Sequence[int], kind: str = "gaussian", *, sigma_scale: float = 0.125) -> np.ndarray:
+def blend_window(shape: Sequence[int], kind: str = "gaussian", *, sigma_scale: float = 0.125,
+                 flat: Sequence[tuple[bool, bool]] | None = None) -> np.ndarray:
     """Blending weights of one tile, float64, largest at the centre, positive everywhere.
 
     ``gaussian``: exp(-d²/2σ²) per axis with σ = ``sigma_scale`` × the tile side (nnU-Net's
@@ -98,8 +146,17 @@ def blend_window(shape: Sequence[int], kind: str = "gaussian", *, sigma_scale: f
     floored at 1e-3 of the peak so that pixels at the image rim, seen by one tile only,
     keep their prediction.
 
+    ``flat``: per axis, ``(start, end)``: whether that side of the tile lies on the image's
+    border. A tile sees there what the whole image shows (nothing beyond it), so its
+    weight is not lowered towards that side (the profile stays at its peak from the
+    centre to that side); only sides inside the image, where the network misses the
+    neighbouring context, are weighed down. :func:`predict_tiled` passes it per tile.
+
     >>> w = blend_window((5, 5), "cosine")
     >>> bool(w[2, 2] == w.max()), bool(w.min() > 0)
+    (True, True)
+    >>> w = blend_window((5, 5), "cosine", flat=[(True, False), (False, False)])
+    >>> bool(w[0, 2] == w.max()), bool(w[4, 2] < w[2, 2])
     (True, True)
     """
     from microseg._util import look_up_option
@@ -108,12 +165,18 @@ def blend_window(shape: Sequence[int], kind: str = "gaussian", *, sigma_scale: f
     w = np.ones(tuple(shape), np.float64)
     if kind == "constant":
         return w
+    flat = list(flat) if flat is not None else [(False, False)] * len(shape)
     for axis, n in enumerate(shape):
         x = np.arange(n, dtype=np.float64) - (n - 1) / 2.0
         if kind == "gaussian":
             f = np.exp(-0.5 * (x / max(sigma_scale * n, 1e-6)) ** 2)
         else:
             f = 0.5 + 0.5 * np.cos(np.pi * x / (n / 2.0 + 0.5))
+        start, end = flat[axis]
+        if start:
+            f = np.where(x < 0, f.max(), f)
+        if end:
+            f = np.where(x > 0, f.max(), f)
         w = w * f.reshape([-1 if a == axis else 1 for a in range(len(shape))])
     return np.maximum(w / w.max(), 1e-3)
 
@@ -121,7 +184,7 @@ def blend_window(shape: Sequence[int], kind: str = "gaussian", *, sigma_scale: f
 def predict_tiled(predict: Callable[[np.ndarray], Any], image: Any, *, tile_size: int | Sequence[int] = 512,
                   overlap: float = 0.25, batch_size: int = 4, window: str = "gaussian",
                   out: Any = None, out_channels: int | None = None, dtype: Any = np.float32,
-                  progress: bool = False) -> Any:
+                  align: int = 1, pad_mode: str = "reflect", progress: bool = False) -> Any:
     """Run ``predict`` over overlapping tiles of ``image`` and blend the outputs.
 
     Parameters
@@ -137,7 +200,8 @@ def predict_tiled(predict: Callable[[np.ndarray], Any], image: Any, *, tile_size
     overlap : float
         Fraction of the tile (< 1) or pixels (>= 1) shared by neighbouring tiles.
     batch_size : int
-        Tiles per call of ``predict``.
+        Tiles per call of ``predict`` (a batch may hold the end of one row of tiles and the
+        start of the next).
     window : {"gaussian", "cosine", "constant"}
         Blending weights (:func:`blend_window`).
     out : array_like, shape (K, H, W), optional
@@ -145,6 +209,15 @@ def predict_tiled(predict: Callable[[np.ndarray], Any], image: Any, *, tile_size
         array of ``dtype`` by default.
     out_channels : int, optional
         ``K``; found from the first batch when not given (needed only to create ``out``).
+    align : int
+        Tiles start at multiples of ``align`` and their size is rounded down to one (see
+        :func:`tile_starts`): give a network's padding multiple, so that a tile sees the
+        pooling grid of the whole image. The last tile of an axis may then run past the
+        image by less than ``align`` px; it is padded there (``pad_mode``) and its output
+        cropped.
+    pad_mode : {"reflect", "edge", "constant"}
+        How such a tile is padded (:func:`numpy.pad`; ``reflect`` as torch's, and the
+        networks', reflect padding; ``edge`` where the piece is too short to reflect).
     progress : bool
         A progress bar over the tiles.
 
@@ -158,31 +231,54 @@ def predict_tiled(predict: Callable[[np.ndarray], Any], image: Any, *, tile_size
         raise InputError(f"predict_tiled expects an image of shape (C, H, W), got shape {getattr(image, 'shape', None)}")
     if not (isinstance(batch_size, (int, np.integer)) and batch_size >= 1):
         raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if not (isinstance(align, (int, np.integer)) and align >= 1):
+        raise InputError(f"align must be a positive integer, got {align!r}")
+    if pad_mode not in ("reflect", "edge", "constant"):
+        raise InputError(f"pad_mode must be 'reflect', 'edge' or 'constant', got {pad_mode!r}")
     _, h, w = (int(v) for v in image.shape)
-    th, tw = _tile_shape((h, w), tile_size)
-    th, tw = min(th, h), min(tw, w)
-    rows = tile_starts(h, th, overlap_px(th, overlap) if th < h else 0)
-    cols = tile_starts(w, tw, overlap_px(tw, overlap) if tw < w else 0)
-    weight = blend_window((th, tw), window)
+    th, tw = (_aligned(t, n, int(align)) for t, n in zip(_tile_shape((h, w), tile_size), (h, w)))
+    rows = tile_starts(h, th, overlap_px(th, overlap) if th < h else 0, align=int(align))
+    cols = tile_starts(w, tw, overlap_px(tw, overlap) if tw < w else 0, align=int(align))
+    weight = _Windows((th, tw), window, (h, w))
     state = _Bands(out, out_channels, (h, w), dtype)
     tiles = bar(((int(r), int(c)) for r in rows for c in cols), enabled=progress, desc="tiles",
                 total=len(rows) * len(cols))
     pending: list[tuple[int, int]] = []
+    done = 0   # tiles predicted; batches may span rows of tiles
     for i, (r, c) in enumerate(tiles):
         pending.append((r, c))
-        row_done = c == cols[-1]
-        if len(pending) == batch_size or row_done:
-            _run_batch(predict, image, pending, (th, tw), weight, state)
+        if len(pending) == batch_size or i == len(rows) * len(cols) - 1:
+            _run_batch(predict, image, pending, (th, tw), weight, state, pad_mode)
+            done += len(pending)
             pending = []
-        if row_done:
-            k = int(np.searchsorted(rows, r)) + 1
+            k = done // len(cols)              # rows of tiles finished: rows above rows[k] are final
             state.flush(int(rows[k]) if k < len(rows) else h)
     return state.out
 
 
-def _run_batch(predict, image, starts, tile, weight, state) -> None:
+def _aligned(tile: int, length: int, align: int) -> int:
+    """The tile side along an axis: the axis itself when shorter, else rounded down to ``align``."""
+    if tile >= length:
+        return length
+    return max(align, tile // align * align) if align > 1 else tile
+
+
+def _read_tile(image, r: int, c: int, tile: tuple[int, int], pad_mode: str) -> np.ndarray:
+    """``image[:, r:r+th, c:c+tw]`` as float32, padded at its end where it runs past the image."""
     th, tw = tile
-    batch = np.stack([np.asarray(image[:, r:r + th, c:c + tw], dtype=np.float32) for r, c in starts])
+    _, h, w = image.shape
+    part = np.asarray(image[:, r:min(r + th, h), c:min(c + tw, w)], dtype=np.float32)
+    ph, pw = th - part.shape[1], tw - part.shape[2]
+    if ph or pw:
+        mode = pad_mode if pad_mode != "reflect" or (ph < part.shape[1] and pw < part.shape[2]) else "edge"
+        part = np.pad(part, ((0, 0), (0, ph), (0, pw)), mode=mode)
+    return part
+
+
+def _run_batch(predict, image, starts, tile, weight, state, pad_mode="reflect") -> None:
+    th, tw = tile
+    _, h, w = image.shape
+    batch = np.stack([_read_tile(image, r, c, tile, pad_mode) for r, c in starts])
     result = predict(batch)
     if hasattr(result, "detach"):
         result = result.detach().float().cpu().numpy()
@@ -191,7 +287,24 @@ def _run_batch(predict, image, starts, tile, weight, state) -> None:
         raise InputError(f"the predictor returned shape {result.shape} for a batch of shape {batch.shape}; "
                          f"expected ({len(starts)}, K, {th}, {tw})")
     for (r, c), tile_out in zip(starts, result):
-        state.add(r, c, tile_out, weight)
+        hh, ww = min(th, h - r), min(tw, w - c)
+        state.add(r, c, tile_out[:, :hh, :ww], weight(r, c)[:hh, :ww])
+
+
+class _Windows:
+    """The blend window of the tile at ``(r, c)``: flat towards the sides on the image border (cached)."""
+
+    def __init__(self, tile: tuple[int, int], kind: str, shape: tuple[int, int]) -> None:
+        self.tile, self.kind, self.shape = tile, kind, shape
+        self.cache: dict[tuple[bool, ...], np.ndarray] = {}
+        blend_window(tile, kind)   # checks the kind before the first tile
+
+    def __call__(self, r: int, c: int) -> np.ndarray:
+        (th, tw), (h, w) = self.tile, self.shape
+        key = (r == 0, r + th >= h, c == 0, c + tw >= w)
+        if key not in self.cache:
+            self.cache[key] = blend_window(self.tile, self.kind, flat=[key[:2], key[2:]])
+        return self.cache[key]
 
 
 class _Bands:

@@ -2,8 +2,10 @@
 
 What ``microseg predict`` does, in one call: load the models once, predict every image
 with :func:`microseg.infer.predict_ensemble` (each model's pre-processing, resampled to
-the pixel size it was trained at), threshold the mean probability and, for models
-trained on thinned labels, thin the mask to the 1-px form of the label.
+the pixel size it was trained at; large images in blended tiles that every model of the
+ensemble sees in one pass, optionally with test-time augmentation), threshold the mean
+probability and, for models trained on thinned labels, thin the mask to the 1-px form of
+the label.
 
 Files (``write``, all or none): ``<stem>_prob.tif`` (mean probability, with the pixel
 size), ``<stem>_mask.tif`` and, with several models, ``<stem>_spread.tif`` (per-pixel
@@ -140,7 +142,9 @@ def _check_threshold(threshold: Any) -> float:
 
 
 def predict(models: Any, images: Any, *, pixel_size: float | None = None, device: str = "auto",
-            rescale: bool = True, threshold: float | None = None, thin: bool = True, config: Any = None,
+            rescale: bool = True, threshold: float | None = None, thin: bool = True,
+            tile_size: int | str | None = "auto", overlap: float = 0.25, batch_size: int = 4,
+            tta: bool | str | None = False, precision: str = "fp32", config: Any = None,
             output: str | os.PathLike | None = None, force: bool = False,
             progress: bool = False) -> PredictResult:
     """Predict probability maps with one model or an ensemble (what ``microseg predict`` does).
@@ -166,6 +170,20 @@ def predict(models: Any, images: Any, *, pixel_size: float | None = None, device
         For boundary models trained with ``train.thin`` (every model's metadata says
         ``thin``): write the mask as its 1-px skeleton, the form of the label. ``False``:
         the band the network draws.
+    tile_size : int, "auto", 0 or None
+        ``"auto"`` (default): tiles of 512 px for images with a side over 1024 px (on the
+        model's grid), the whole image otherwise; an int: tiles of that size; 0 or None:
+        every image whole (refused, saying so, when it would not fit in memory).
+    overlap : float
+        Tile overlap: a fraction (< 1) of the tile or pixels (>= 1).
+    batch_size : int
+        Tiles per forward pass.
+    tta : bool or {"none", "flip", "dihedral"}
+        Test-time augmentation: the 4 flips, or (``True``) the 8 flips and quarter turns,
+        each undone before the probabilities are averaged.
+    precision : {"fp32", "bf16", "fp16", "auto"}
+        ``fp32`` (default); reduced-precision autocast: fp16 (CUDA only), bf16 (CUDA, or
+        the CPU when asked), ``auto`` (bf16/fp16 on a CUDA GPU, fp32 on the CPU).
     config : path, Config or InferConfig, optional
         A run configuration whose ``infer`` section gives the options not given here (a
         YAML file is read for that section only); the resolved section is written with the
@@ -185,10 +203,14 @@ def predict(models: Any, images: Any, *, pixel_size: float | None = None, device
         :func:`microseg.infer.predict_ensemble`.
     """
     from microseg.infer import predict_ensemble
-    from microseg.infer.predict import as_loaded_models
+    from microseg.infer.predict import as_loaded_models, check_options
 
     cfg = section_config(config, "infer", threshold=None if threshold is None else _check_threshold(threshold))
     threshold = cfg.threshold
+    options = check_options(device=device, tile_size=tile_size, overlap=overlap, batch_size=batch_size, tta=tta,
+                            precision=precision)   # a bad option or a missing GPU before anything is read
+    run = {"tile_size": options["tile_size"], "overlap": overlap, "batch_size": options["batch_size"],
+           "tta": options["tta"], "precision": options["precision"]}
     inputs = as_inputs(images, stacks=False)
     if output is not None:   # before the models are loaded
         check_outputs(output, _output_names(inputs, several=_count(models) > 1)
@@ -199,8 +221,11 @@ def predict(models: Any, images: Any, *, pixel_size: float | None = None, device
     items = []
     for inp in _progress(inputs, enabled=progress, desc="predict", total=len(inputs)):
         image = inp.read(pixel_size=pixel_size)
-        prob, spread = predict_ensemble(loaded, image, device=device, pixel_size=image.pixel_size,
-                                        rescale=rescale)
+        try:
+            prob, spread = predict_ensemble(loaded, image, device=device, pixel_size=image.pixel_size,
+                                            rescale=rescale, **run)
+        except InputError as e:   # the image's fault (NaN, too large to predict whole): name it
+            raise InputError(f"{inp.source}: {e}") from None
         mask = prob >= threshold
         if thinned:
             from microseg.data import thin_boundaries
@@ -211,7 +236,7 @@ def predict(models: Any, images: Any, *, pixel_size: float | None = None, device
         log.debug("%s: %d model(s), positive fraction %.4f", inp.source, len(loaded), items[-1].positive_fraction)
     result = PredictResult(tuple(items), models=tuple(m.name for m in loaded),
                            settings={"threshold": threshold, "thin": thinned, "device": str(device),
-                                     "rescale": bool(rescale)},
+                                     "rescale": bool(rescale), **run},
                            config=None if config is None else cfg)
     if output is not None:
         result.write(output, force=force)
