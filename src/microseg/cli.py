@@ -280,13 +280,15 @@ def _add_learning_commands(subs, c) -> None:
     _add_output(p)
 
     p = _sub(subs, "predict", c.cmd_predict, "predict boundary probability maps with one model or an "
-             "ensemble of models (whole images)",
+             "ensemble of models (large images in blended tiles)",
              "examples:\n  microseg predict runs/unet/best --image sem.tif -o pred/\n"
              "  microseg predict runs/cv/fold1/best runs/cv/fold2/best runs/cv/fold3/best --image *.tif -o pred/\n\n"
              "writes <stem>_prob.tif (mean probability, with the pixel size), <stem>_mask.tif\n"
              "(mean >= --threshold) and, with several models, <stem>_spread.tif (per-pixel std).\n"
              "An image at another pixel size than the model was trained at is resampled to the\n"
              "model's pixel size and the result back to the image's grid (--no-rescale: as it is).\n"
+             "Images with a side over 1024 px are predicted in tiles of 512 px (--tile), every model\n"
+             "on the same tiles; --tta averages flipped and rotated predictions.\n"
              "training writes best/ (best validation boundary F1) and last/: both are model folders.")
     p.add_argument("models", nargs="+", type=Path, metavar="MODEL_DIR",
                    help="model folders (model.safetensors + model.json)")
@@ -304,7 +306,33 @@ def _add_learning_commands(subs, c) -> None:
     p.add_argument("--no-thin", dest="thin", action="store_false",
                    help="write the mask as the band the network draws (default for boundary models "
                         "trained with train.thin: its 1-px skeleton, the form of the label)")
+    g = p.add_argument_group("tiles, test-time augmentation and precision")
+    g.add_argument("--tile", type=int, default=None, metavar="PX",
+                   help="tile size in px on the model's grid (0: every image whole; default: tiles of 512 "
+                        "for images with a side over 1024 px, whole images otherwise)")
+    g.add_argument("--overlap", type=float, default=0.25,
+                   help="tile overlap: a fraction of the tile (< 1) or pixels (default 0.25)")
+    g.add_argument("--batch", type=int, default=4, metavar="N", help="tiles per forward pass (default 4)")
+    g.add_argument("--tta", nargs="?", const="dihedral", default="none", choices=["none", "flip", "dihedral"],
+                   help="test-time augmentation: --tta alone = the 8 flips and quarter turns (dihedral), "
+                        "--tta flip = the 4 flips; each undone before averaging")
+    g.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16", "auto"],
+                   help="fp32 (default); bf16/fp16 autocast (fp16 on CUDA only; auto: reduced precision "
+                        "on a CUDA GPU, fp32 on the CPU)")
     _add_output(p)
+
+    p = _sub(subs, "export", c.cmd_export, "export a trained model to one ONNX file for onnxruntime, "
+             "checked against PyTorch",
+             "example:\n  microseg export runs/unet/best -o model.onnx\n\n"
+             "The graph takes (N, C, H, W) images of any size and gives the final logits; the model's\n"
+             "model.json (pre-processing, training pixel size) is embedded as ONNX metadata. Before\n"
+             "writing, onnxruntime and PyTorch run on a random input: a difference of the logits above\n"
+             "1e-4 refuses the export. Needs pip install \"microseg[onnx]\".")
+    p.add_argument("model", type=Path, metavar="MODEL_DIR", help="model folder (model.safetensors + model.json)")
+    p.add_argument("--opset", type=int, default=18, help="ONNX operator set (18 or newer)")
+    p.add_argument("--no-check", dest="check", action="store_false",
+                   help="write the file without comparing onnxruntime's output with PyTorch's")
+    _add_output(p, help="ONNX file to write (e.g. model.onnx)")
 
     _sub(subs, "models", c.cmd_models, "list the model architectures (with parameter counts) and losses",
          "example:\n  microseg models")

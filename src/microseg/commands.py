@@ -133,7 +133,9 @@ def cmd_predict(args: argparse.Namespace) -> None:
     from microseg.tasks import predict
 
     result = predict(args.models, args.image, pixel_size=args.pixel_size, device=args.device,
-                     rescale=args.rescale, threshold=args.threshold, thin=args.thin, config=args.config,
+                     rescale=args.rescale, threshold=args.threshold, thin=args.thin,
+                     tile_size="auto" if args.tile is None else args.tile, overlap=args.overlap,
+                     batch_size=args.batch, tta=args.tta, precision=args.precision, config=args.config,
                      output=args.output, force=args.force, progress=True)
     _show(args, result.text)
 
@@ -143,3 +145,12 @@ def cmd_models(args: argparse.Namespace) -> None:
     from microseg.tasks import models
 
     _show(args, models().text)
+
+
+# ------------------------------------------------------------------------------- export
+def cmd_export(args: argparse.Namespace) -> None:
+    from microseg.tasks import export
+
+    result = export(args.model, output=args.output, force=args.force, opset=args.opset, check=args.check,
+                    progress=True)
+    _show(args, result.text)

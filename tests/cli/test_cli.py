@@ -31,7 +31,7 @@ def test_help_lists_every_command(capsys):
     assert exc.value.code == 0
     text = capsys.readouterr().out
     commands = ("demo", "synth", "segment", "grains", "evaluate", "ebsd", "labels", "train", "cv",
-                "predict", "models")
+                "predict", "export", "models")
     listed = set(re.findall(r"^    (\w+) ", text, flags=re.M))
     assert set(commands) <= listed, set(commands) - listed
     for command in commands:   # each one answers --help

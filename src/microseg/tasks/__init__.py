@@ -26,7 +26,7 @@ _TASKS = {
     "train": "_train", "cv": "_train",
     "predict": "_predict", "segment": "_segment",
     "grains": "_grains", "evaluate": "_evaluate",
-    "models": "_models",
+    "models": "_models", "export": "_export",
 }
 
 __all__ = ["TaskResult", "check_outputs", "write_all", *_TASKS]
