@@ -282,7 +282,8 @@ def _add_learning_commands(subs, c) -> None:
     p = _sub(subs, "predict", c.cmd_predict, "predict boundary probability maps with one model or an "
              "ensemble of models (large images in blended tiles)",
              "examples:\n  microseg predict runs/unet/best --image sem.tif -o pred/\n"
-             "  microseg predict runs/cv/fold1/best runs/cv/fold2/best runs/cv/fold3/best --image *.tif -o pred/\n\n"
+             "  microseg predict runs/cv/fold1/best runs/cv/fold2/best runs/cv/fold3/best --image *.tif -o pred/\n"
+             "  microseg predict model.onnx --image sem.tif -o pred/      # a model from microseg export\n\n"
              "writes <stem>_prob.tif (mean probability, with the pixel size), <stem>_mask.tif\n"
              "(mean >= --threshold) and, with several models, <stem>_spread.tif (per-pixel std).\n"
              "An image at another pixel size than the model was trained at is resampled to the\n"
@@ -291,7 +292,7 @@ def _add_learning_commands(subs, c) -> None:
              "on the same tiles; --tta averages flipped and rotated predictions.\n"
              "training writes best/ (best validation boundary F1) and last/: both are model folders.")
     p.add_argument("models", nargs="+", type=Path, metavar="MODEL_DIR",
-                   help="model folders (model.safetensors + model.json)")
+                   help="model folders (model.safetensors + model.json) or ONNX files from microseg export")
     p.add_argument("--image", nargs="+", type=Path, required=True,
                    help="images to segment (grey, RGB/RGBA or grey stored as RGB, as train reads them)")
     p.add_argument("--threshold", type=float, default=None,

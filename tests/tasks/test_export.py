@@ -91,3 +91,16 @@ def test_export_cli(model_dir, tmp_path, capsys):
     assert "nothing" in capsys.readouterr().err and not (tmp_path / "n.onnx").exists()
     assert main(["export", str(model_dir), "-o", str(tmp_path / "x.onnx"), "--opset", "9"]) == 2
     assert "opset must be" in capsys.readouterr().err
+
+
+def test_an_exported_model_predicts_like_its_folder(model_dir, tmp_path):
+    from microseg import io
+
+    image = (np.random.default_rng(1).random((70, 90)) * 255).astype(np.uint8)
+    io.write_image(tmp_path / "a.tif", image, pixel_size=0.1)
+    tasks.export(model_dir, output=tmp_path / "m.onnx")
+    torch_run = tasks.predict(model_dir, tmp_path / "a.tif", device="cpu")
+    assert main(["predict", str(tmp_path / "m.onnx"), "--image", str(tmp_path / "a.tif"), "-o",
+                 str(tmp_path / "pred")]) == 0
+    onnx_prob = io.read_prob(tmp_path / "pred" / "a_prob.tif")
+    np.testing.assert_allclose(onnx_prob, torch_run.prob, atol=1e-4)

@@ -2,8 +2,9 @@
 
 Only keys something reads are accepted. Keys of earlier versions that nothing read
 (``tile``, ``overlap``, ``tta``, ``backend``, ``ensemble``) are refused with what to do
-instead (:data:`InferConfig.REMOVED`); tiled prediction, test-time augmentation and other
-backends bring their keys when they are wired to :mod:`microseg.infer`.
+instead (:data:`InferConfig.REMOVED`): tiling and test-time augmentation are options of
+:func:`microseg.tasks.predict` (``microseg predict --tile/--overlap/--tta``) until a config
+key reads them.
 
 Importing this module does not import torch.
 
@@ -24,7 +25,8 @@ from typing import ClassVar
 from microseg._util import InputError
 from microseg._validate import check_positive
 
-_WHOLE = "prediction runs on whole images (tiled prediction is not wired yet); delete the key"
+_OPTION = ("tiling and test-time augmentation are options of prediction, not config keys (yet): "
+           "microseg predict --tile/--overlap/--tta, tasks.predict(tile_size=, overlap=, tta=); delete the key")
 
 
 @dataclass(frozen=True)
@@ -42,10 +44,10 @@ class InferConfig:
 
     #: Keys that were accepted once and never read: why and what to do instead.
     REMOVED: ClassVar[dict[str, str]] = {
-        "tile": _WHOLE,
-        "overlap": _WHOLE,
-        "tta": "test-time augmentation is not implemented; delete the key",
-        "backend": "torch is the only backend; delete the key",
+        "tile": _OPTION,
+        "overlap": _OPTION,
+        "tta": _OPTION,
+        "backend": "an ONNX model (microseg export) is named like a model folder, not chosen here; delete the key",
         "ensemble": "cross-validation sums its fold models (infer.ensemble_threshold applies to the sum) "
                     "and predict averages its models (infer.threshold); delete the key",
     }

@@ -78,13 +78,19 @@ class LoadedModel:
 
 
 def load_models(paths: Sequence[str | os.PathLike]) -> list[LoadedModel]:
-    """Load model folders (``model.safetensors`` + ``model.json``) with :func:`microseg.models.load_model`."""
+    """Load model folders (``model.safetensors`` + ``model.json``, :func:`microseg.models.load_model`)
+    and ONNX files (``*.onnx`` from ``microseg export``, :func:`microseg.infer.onnx.load_onnx`)."""
     from microseg.models import load_model
 
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     out = []
     for p in paths:
+        if Path(p).suffix.lower() == ".onnx":
+            from microseg.infer.onnx import load_onnx
+
+            out.append(load_onnx(p))
+            continue
         model, meta = load_model(p)
         out.append(LoadedModel(model, dict(meta), Path(p).name))
     if not out:
