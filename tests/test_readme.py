@@ -30,6 +30,7 @@ def test_readme_examples_run(monkeypatch, tmp_path):
         assert main(shlex.split(command)[1:]) == 0, command
     for produced in ("grains/summary.json", "fib-seg/stack_phase_fraction.csv", "ebsd/ebsd.png",
                      "pair/overlay.png", "pair/meta.json", "user/fiducials.csv",
-                     "grains-from-python/config.yaml", "user-py/scan.ang", "pred-pair/image_prob.tif", "runs/unet/best/model.json",
+                     "grains-from-python/config.yaml", "user-py/scan.ang", "pred-pair/image_prob.tif",
+                     "pair.onnx", "pred-onnx/image_prob.tif", "runs/unet/best/model.json",
                      "pred/image_prob.tif"):
         assert (tmp_path / produced).is_file(), produced
