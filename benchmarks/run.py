@@ -1,7 +1,7 @@
 """Run every benchmark and print numbers with the machine they ran on.
 
 Usage: python benchmarks/run.py [stage ...]   (default: grains astm metrics classic ebsd register
-sem_classic onnx; training runs: train archs sem_learned correlated ood; closing, or "all")
+sem_classic onnx memory; training runs: train archs sem_learned correlated ood; closing, or "all")
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import print_report  # noqa: E402
 
-STAGES = ["grains", "astm", "metrics", "classic", "ebsd", "register", "sem_classic", "onnx"]
+STAGES = ["grains", "astm", "metrics", "classic", "ebsd", "register", "sem_classic", "onnx", "memory"]
 #: Training runs (minutes each on a CPU): only when named, or with "all".
 LONG = ["train", "archs", "sem_learned", "correlated", "ood", "closing"]
 
