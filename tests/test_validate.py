@@ -189,3 +189,12 @@ def test_stages_refuse_a_bad_pixel_size_and_a_non_positive_number_alike():
                        (lambda: grains.label_grains(np.eye(8, dtype=np.uint8), h=0), "h")):
         with pytest.raises(InputError, match=rf"^{name} must be > 0( px)? \(a finite number\); got "):
             call()
+
+
+def test_check_fraction_refuses_what_is_no_fraction():
+    from microseg._validate import check_fraction
+
+    assert check_fraction(0, "f") == 0.0 and check_fraction(np.float32(1.0), "f") == 1.0
+    for bad in (-0.01, 1.01, float("nan"), True, "0.5", [0.5]):
+        with pytest.raises(InputError, match=r"f must be in \[0, 1\]"):
+            check_fraction(bad, "f")

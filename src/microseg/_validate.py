@@ -91,6 +91,30 @@ def check_positive(value: Any, name: str, *, allow_zero: bool = False, unit: str
     return out
 
 
+def check_fraction(value: Any, name: str, *, what: str = "") -> float:
+    """``value`` as a float, if it is a finite number in [0, 1] (a fraction, a probability).
+
+    Examples
+    --------
+    >>> check_fraction(0.25, "overlap")
+    0.25
+    >>> check_fraction(1.5, "threshold", what="a probability")
+    Traceback (most recent call last):
+    ...
+    microseg._util.InputError: threshold must be a probability in [0, 1]; got 1.5
+    """
+    message = f"{name} must be {what + ' ' if what else ''}in [0, 1]; got {value!r}"
+    if isinstance(value, (str, bytes, bool, np.bool_)) or np.ndim(value) != 0:
+        raise InputError(message)
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise InputError(message) from None
+    if not 0.0 <= out <= 1.0:   # NaN fails too
+        raise InputError(message)
+    return out
+
+
 def check_int(value: Any, name: str, *, low: int = 0, high: int | None = None,
               unit: str = "") -> int:
     """``value`` as an int, if it is an integer (not a bool, not a float) in ``[low, high]``.

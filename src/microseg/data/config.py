@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from microseg._util import InputError, look_up_option
-from microseg._validate import check_positive
+from microseg._validate import check_fraction, check_positive
 from microseg.data.masks import check_positive_class
 
 SPLITS = ("columns", "random", "crops")
@@ -106,8 +106,7 @@ class DataConfig:
             check_positive(getattr(self, name), f"data.{name}", allow_zero=True)
         if self.label_width < 1 or self.label_width % 2 == 0:
             raise InputError(f"data.label_width must be an odd number of px >= 1; got {self.label_width}")
-        if not 0 <= self.min_valid <= 1:
-            raise InputError(f"data.min_valid must be in [0, 1]; got {self.min_valid}")
+        check_fraction(self.min_valid, "data.min_valid")
         if not 0 <= self.val_fraction < 1:
             raise InputError(f"data.val_fraction must be in [0, 1); got {self.val_fraction}")
         if self.patch < 8 or self.chip < 8:

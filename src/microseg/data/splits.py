@@ -18,7 +18,7 @@ from typing import NamedTuple
 import numpy as np
 
 from microseg._util import InputError, look_up_option
-from microseg._validate import check_int
+from microseg._validate import check_fraction, check_int
 
 Slices = tuple[slice, slice]
 
@@ -339,8 +339,7 @@ def drop_uncovered(regions: Sequence[Region], samples, *, min_valid: float = 0.5
     >>> [r.slices[1].start for r in drop_uncovered(regions, [s], min_valid=0.5)]
     [0, 0]
     """
-    if not 0.0 <= float(min_valid) <= 1.0:
-        raise InputError(f"min_valid must be in [0, 1]; got {min_valid!r}")
+    check_fraction(min_valid, "min_valid")
     out = []
     for region in regions:
         valid = getattr(samples[region.sample], "valid", None)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from microseg._util import InputError
-from microseg._validate import check_positive
+from microseg._validate import check_fraction, check_positive
 
 _OPTION = ("tiling and test-time augmentation are options of prediction, not config keys (yet): "
            "microseg predict --tile/--overlap/--tta, tasks.predict(tile_size=, overlap=, tta=); delete the key")
@@ -54,7 +54,6 @@ class InferConfig:
 
     def check(self) -> None:
         """Raise :class:`~microseg._util.InputError` naming ``infer.<key>`` for a bad value."""
-        if not 0 <= self.threshold <= 1:
-            raise InputError(f"infer.threshold must be in [0, 1]; got {self.threshold}")
+        check_fraction(self.threshold, "infer.threshold")
         check_positive(self.ensemble_threshold, "infer.ensemble_threshold",
                        hint="it applies to the sum of the models' probabilities")

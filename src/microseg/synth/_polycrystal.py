@@ -9,7 +9,7 @@ import numpy as np
 from scipy import ndimage
 
 from microseg._util import InputError
-from microseg._validate import check_pixel_size
+from microseg._validate import check_fraction, check_pixel_size
 from microseg.synth import _rotations as rot
 from microseg.synth._tessellation import (
     boundary_mask, clean_cells, packed_seeds, power_assign,
@@ -98,8 +98,7 @@ def _check(shape, mean_diameter_px, size_spread, twin_fraction, subgrain_fractio
     if not 0 <= size_spread <= 1.5:
         raise InputError(f"size_spread must be in [0, 1.5], got {size_spread!r}")
     for name, value in (("twin_fraction", twin_fraction), ("subgrain_fraction", subgrain_fraction)):
-        if not 0 <= value <= 1:
-            raise InputError(f"{name} must be in [0, 1], got {value!r}")
+        check_fraction(value, name)
     if twin_fraction + subgrain_fraction > 1:
         raise InputError("twin_fraction + subgrain_fraction must be <= 1 (a grain is twinned "
                          f"or split, not both), got {twin_fraction} + {subgrain_fraction}")

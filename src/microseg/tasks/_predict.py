@@ -14,7 +14,6 @@ standard deviation across the models).
 from __future__ import annotations
 
 import logging
-import math
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +22,7 @@ import numpy as np
 
 from microseg._util import InputError
 from microseg._util import progress as _progress
+from microseg._validate import check_fraction
 from microseg.tasks._base import PerImage, TaskResult, Writer, check_outputs
 from microseg.tasks._inputs import Input, as_inputs, config_writer, section_config
 
@@ -131,16 +131,6 @@ class PredictResult(PerImage, TaskResult):
         return out
 
 
-def _check_threshold(threshold: Any) -> float:
-    try:
-        value = float(threshold)
-    except (TypeError, ValueError):
-        raise InputError(f"threshold must be a probability in [0, 1]; got {threshold!r}") from None
-    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-        raise InputError(f"threshold must be a probability in [0, 1]; got {threshold!r}")
-    return value
-
-
 def predict(models: Any, images: Any, *, pixel_size: float | None = None, device: str = "auto",
             rescale: bool = True, threshold: float | None = None, thin: bool = True,
             tile_size: int | str | None = "auto", overlap: float = 0.25, batch_size: int = 4,
@@ -205,7 +195,8 @@ def predict(models: Any, images: Any, *, pixel_size: float | None = None, device
     from microseg.infer import predict_ensemble
     from microseg.infer.predict import as_loaded_models, check_options
 
-    cfg = section_config(config, "infer", threshold=None if threshold is None else _check_threshold(threshold))
+    cfg = section_config(config, "infer", threshold=None if threshold is None
+                         else check_fraction(threshold, "threshold", what="a probability"))
     threshold = cfg.threshold
     options = check_options(device=device, tile_size=tile_size, overlap=overlap, batch_size=batch_size, tta=tta,
                             precision=precision)   # a bad option or a missing GPU before anything is read
