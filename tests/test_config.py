@@ -17,7 +17,7 @@ from microseg.config import (
 )
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
-REMOVED_INFER = ("tile", "overlap", "tta", "backend", "ensemble")
+REMOVED_INFER = ("ensemble",)
 
 
 def test_each_section_is_defined_beside_its_stage():

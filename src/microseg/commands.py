@@ -133,9 +133,9 @@ def cmd_predict(args: argparse.Namespace) -> None:
     from microseg.tasks import predict
 
     result = predict(args.models, args.image, pixel_size=args.pixel_size, device=args.device,
-                     rescale=args.rescale, threshold=args.threshold, thin=args.thin,
-                     tile_size="auto" if args.tile is None else args.tile, overlap=args.overlap,
-                     batch_size=args.batch, tta=args.tta, precision=args.precision, config=args.config,
+                     rescale=args.rescale, threshold=args.threshold, thin=args.thin, tile_size=args.tile,
+                     overlap=args.overlap, batch_size=args.batch, tta=args.tta, precision=args.precision,
+                     backend=args.backend, grains=args.grains, config=args.config,
                      output=args.output, force=args.force, progress=True)
     _show(args, result.text)
 

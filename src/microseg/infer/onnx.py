@@ -495,3 +495,42 @@ def load_onnx(path: str | os.PathLike, *, device: str = "cpu", threads: int | No
     record = _read_record(session, path)
     model = OnnxModel(session, path=path, record=record)
     return LoadedModel(model, dict(record.get("metadata") or {}), path.name)  # type: ignore[arg-type]
+
+
+def as_backend(models: Any, backend: str, *, device: str = "cpu") -> list[LoadedModel]:
+    """The models run by ``backend``: ``"torch"`` as they are (ONNX files refused), or ``"onnx"``.
+
+    With ``"onnx"`` each PyTorch model is exported in memory (:func:`to_onnx`, its output
+    checked against PyTorch's within 1e-4) and run by onnxruntime; ONNX files are taken as
+    they are. The export costs seconds per model, once per call.
+
+    Examples
+    --------
+    >>> net = torch.nn.Conv2d(1, 1, 3, padding=1)
+    >>> [type(m.model).__name__ for m in as_backend([net], "torch")]
+    ['Conv2d']
+    """
+    from microseg._util import look_up_option
+    from microseg.infer.config import BACKENDS
+    from microseg.infer.predict import as_loaded_models
+
+    backend = look_up_option(str(backend).lower(), BACKENDS, what="backend")
+    loaded = as_loaded_models(models)
+    if backend == "torch":
+        onnx_files = [m.name for m in loaded if isinstance(m.model, OnnxModel)]
+        if onnx_files:
+            raise InputError(f"{onnx_files[0]}: an ONNX file runs on onnxruntime; use backend 'onnx' "
+                             "(--backend onnx) or the model folder it was exported from")
+        return loaded
+    out = []
+    for m in loaded:
+        if isinstance(m.model, OnnxModel):
+            out.append(m)
+            continue
+        exported = to_onnx(m)
+        session = _session(exported.data, device="cuda" if str(device).startswith("cuda") else "cpu")
+        logger.info("%s: exported to ONNX in memory (max |diff| %.2g); running on onnxruntime", m.name,
+                    exported.max_abs_diff or 0.0)
+        out.append(LoadedModel(OnnxModel(session, path=f"{m.name}.onnx", record=exported.record),
+                               dict(m.metadata), m.name))
+    return out

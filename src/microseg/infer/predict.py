@@ -26,9 +26,11 @@ Pixel size: a model records the pixel size it was trained at (``pixel_size_um``)
 image at another pixel size (seed 000 applies 15 nm/px SE models to 27 nm/px BSE images)
 is resampled to the model's pixel size before the forward pass and the probability is
 resampled back to the image's grid (``rescale=False`` turns this off), so a boundary is
-as many pixels wide as the network learned it and grains are as many pixels across. For
-now the whole image is resampled first and then tiled (and the result resampled back
-whole), so an image at another pixel size needs memory for its resampled copy.
+as many pixels wide as the network learned it and grains are as many pixels across. In
+tiles, each tile is resampled (:class:`Resampled`: bilinear, anti-aliased when shrinking)
+and its output resampled back before blending, so memory stays a few tiles at any size;
+the tile size is then counted on the model's grid. (The pre-processing is done on the
+image's grid there; a whole-image pass resamples the image first.)
 
 Examples
 --------
@@ -300,42 +302,86 @@ def _groups(loaded: list[LoadedModel], preprocess: bool | dict, pixel_size: floa
     return list(groups.values())
 
 
-def _predict_group(members: list[LoadedModel], x: np.ndarray, *, factor: float, spec: dict | None,
+def _predict_group(members: list[LoadedModel], x: Any, *, factor: float, spec: dict | None,
                    in_channels: int, options: dict, pixel_size: float | None, channels_last: bool | None,
-                   progress: bool) -> np.ndarray:
-    """``(len(members), H, W)`` probabilities of models that share their input."""
+                   progress: bool, out: Any = None) -> np.ndarray:
+    """``(len(members), H, W)`` probabilities of models that share their input.
+
+    ``x``: ``(C, H, W)`` float32, an array or a :class:`~microseg.infer.prepare.ChannelsFirst`
+    view read by regions (tiled prediction only); ``out``: where the result goes, band by
+    band (see :func:`~microseg.infer.tiling.predict_tiled`), a new array by default.
+    """
     from microseg.data import apply_preprocessing
     from microseg.infer.prepare import PreparedImage, check_whole_image_memory
     from microseg.infer.runner import EnsembleRunner, tta_transforms
     from microseg.infer.tiling import predict_tiled, resolve_tile_size
 
-    shape = x.shape[1:]
+    shape = tuple(int(n) for n in x.shape[1:])
     if factor != 1.0:
-        scaled = (max(1, int(round(shape[0] * factor))), max(1, int(round(shape[1] * factor))))
         logger.info("%s: image at %.4g µm/px resampled by %.3g to the model's %.4g µm/px",
                     members[0].name, pixel_size, factor, members[0].metadata.get("pixel_size_um"))
-        x = _resample(x, scaled)
     names = [m.name for m in members]
     runner = EnsembleRunner([m.model for m in members], names=names, device=options["device"],
                             precision=options["precision"], tta=options["tta"], channels_last=channels_last)
-    tile = resolve_tile_size(options["tile_size"], x.shape[1:])
+    scaled = shape if factor == 1.0 else tuple(max(1, int(round(n * factor))) for n in shape)
+    tile = resolve_tile_size(options["tile_size"], scaled)   # on the model's grid
     with runner:
         if tile is None:
-            check_whole_image_memory(runner.models, x.shape[1:], in_channels=in_channels, device=runner.device,
+            check_whole_image_memory(runner.models, scaled, in_channels=in_channels, device=runner.device,
                                      tta_transforms=len(tta_transforms(options["tta"])))
+            x = np.asarray(x[:, :, :]) if not isinstance(x, np.ndarray) else x
+            x = _resample(x, scaled) if factor != 1.0 else x
             x = match_channels(x, in_channels, name=names[0])
             if spec:
                 x = apply_preprocessing(x, spec)
-            out = _whole(runner, x)
-        else:
-            view = PreparedImage(x, in_channels=in_channels, spec=spec, name=names[0])
+            result = _whole(runner, x)
+            if factor != 1.0:
+                result = np.clip(_resample(result, shape), 0.0, 1.0)
+            if out is None:
+                return result
+            out[:, :, :] = result
+            return out
+        view = PreparedImage(x, in_channels=in_channels, spec=spec, name=names[0])
+        if factor == 1.0:
             align, pad_mode = _alignment(runner.models)
-            out = predict_tiled(runner, view, tile_size=tile, overlap=options["overlap"],
-                                batch_size=options["batch_size"], window=options["window"],
-                                out_channels=len(members), align=align, pad_mode=pad_mode, progress=progress)
-    if factor != 1.0:
-        out = np.clip(_resample(out, shape), 0.0, 1.0)
-    return out
+            predictor = runner
+        else:   # each tile resampled to the model's grid and its output back (the image is never resampled whole)
+            align, pad_mode = 1, "reflect"
+            predictor = Resampled(runner, factor)
+            tile = max(16, int(round(tile / factor)))
+        return predict_tiled(predictor, view, tile_size=tile, overlap=options["overlap"],
+                             batch_size=options["batch_size"], window=options["window"],
+                             out=out, out_channels=len(members), align=align, pad_mode=pad_mode,
+                             progress=progress)
+
+
+class Resampled:
+    """A tile predictor run on the model's pixel grid: each batch ``(B, C, h, w)`` is resampled
+    by ``factor`` (bilinear, anti-aliased when shrinking), predicted, and its output resampled
+    back to ``(h, w)``.
+
+    Examples
+    --------
+    >>> double = Resampled(lambda b: b[:, :1] * 0 + b.shape[-1], 2.0)   # reports the width it sees
+    >>> out = double(np.zeros((1, 1, 8, 10), np.float32))
+    >>> out.shape, float(out.max())
+    ((1, 1, 8, 10), 20.0)
+    """
+
+    def __init__(self, predict: Any, factor: float) -> None:
+        self.predict, self.factor = predict, float(factor)
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        import torch.nn.functional as F
+
+        h, w = batch.shape[-2:]
+        size = (max(1, int(round(h * self.factor))), max(1, int(round(w * self.factor))))
+        x = F.interpolate(torch.from_numpy(np.ascontiguousarray(batch, np.float32)), size=size,
+                          mode="bilinear", align_corners=False, antialias=self.factor < 1)
+        y = self.predict(x.numpy())
+        y = torch.as_tensor(np.asarray(y, np.float32) if not isinstance(y, torch.Tensor) else y).float()
+        return F.interpolate(y, size=(h, w), mode="bilinear", align_corners=False,
+                             antialias=self.factor > 1).numpy()
 
 
 def _alignment(models: Sequence[Any]) -> tuple[int, str]:

@@ -33,7 +33,7 @@ from microseg._util import InputError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PreparedImage", "whole_image_stats", "available_memory", "estimate_whole_image_bytes",
+__all__ = ["ChannelsFirst", "PreparedImage", "whole_image_stats", "available_memory", "estimate_whole_image_bytes",
            "check_whole_image_memory"]
 
 #: Rows per band of the streamed statistics pass.
@@ -50,6 +50,51 @@ def _spec_parts(spec: dict | None) -> tuple[int, str]:
     norm = spec.get("normalize", {"mode": "none"})
     mode = norm["mode"] if isinstance(norm, dict) else norm
     return int(spec.get("median", 0)), look_up_option(mode, NORMALIZE_MODES, what="normalize mode")
+
+
+class ChannelsFirst:
+    """A 2D image read by regions, seen as the ``(C, H, W)`` float32 that :func:`~microseg.infer.as_image_array` makes.
+
+    ``view[:, r0:r1, c0:c1]`` reads that region of ``image`` (a
+    :class:`~microseg.io.lazy.LazyImage` opened with ``as_gray=False``, a memmap, any array
+    of shape ``(H, W)`` or ``(H, W, 3)``) and scales it as :func:`as_image_array` does
+    (integers by their dtype's range). A grey micrograph stored as RGB stays three equal
+    channels here (deciding that needs the whole image); a grey model then gets their
+    BT.709 mix, which is the grey image itself up to float rounding. NaN or infinite pixels
+    are refused when the region holding them is read, naming ``name``.
+
+    Examples
+    --------
+    >>> view = ChannelsFirst(np.full((40, 30), 65535, np.uint16))
+    >>> view.shape, float(view[:, 5:7, :3].max())
+    ((1, 40, 30), 1.0)
+    """
+
+    ndim = 3
+
+    def __init__(self, image: Any, *, name: str = "image") -> None:
+        shape = tuple(int(n) for n in image.shape)
+        if len(shape) == 3 and shape[-1] == 4:
+            raise InputError(f"{name}: RGBA regions are not read lazily; open it with as_gray=False (RGB)")
+        if len(shape) not in (2, 3) or (len(shape) == 3 and shape[-1] != 3):
+            raise InputError(f"{name}: expected a (H, W) or (H, W, 3) image; got shape {shape}")
+        dtype = np.dtype(image.dtype)
+        if dtype.kind not in "uifb":
+            raise InputError(f"{name}: image must be numeric; got dtype {dtype}")
+        self.image, self.name = image, name
+        self.scale = np.float32(1 / np.iinfo(dtype).max) if dtype.kind in "ui" else None
+        self.shape = (3 if len(shape) == 3 else 1, shape[0], shape[1])
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        if not (isinstance(key, tuple) and len(key) == 3 and key[0] == slice(None)):
+            raise TypeError(f"ChannelsFirst is read as view[:, rows, cols]; got {key!r}")
+        region = np.asarray(self.image[key[1], key[2]])
+        x = region.astype(np.float32) * self.scale if self.scale is not None else region.astype(np.float32)
+        if not np.isfinite(x).all():
+            raise InputError(f"{self.name}: the image contains NaN or infinite values (rows "
+                             f"{key[1].start}-{key[1].stop}); predict needs finite pixel values: fill or crop "
+                             "the missing ones first")
+        return np.ascontiguousarray(np.moveaxis(x, -1, 0) if x.ndim == 3 else x[None])
 
 
 class PreparedImage:

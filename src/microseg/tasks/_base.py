@@ -21,7 +21,7 @@ from microseg._util import InputError, OutputExistsError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TaskResult", "PerImage", "check_outputs", "write_all"]
+__all__ = ["TaskResult", "PerImage", "Staging", "check_outputs", "copy_writer", "write_all"]
 
 _PARTIAL = ".microseg-partial-"
 Writer = Callable[[Path], Any]
@@ -77,9 +77,9 @@ def write_all(folder: str | os.PathLike, files: Sequence[tuple[str, Writer]], *,
     """Write the ``(name, writer)`` pairs into ``folder``, all of them or none.
 
     Each ``writer(path)`` must create exactly ``path`` (a file, or a folder for names that
-    are folders). They write into a temporary folder inside ``folder``; when every writer
-    has returned, the results are moved to ``folder/name`` (replacing existing ones only
-    with ``force``). Returns the written paths.
+    are folders). They write into a temporary folder inside ``folder`` (:class:`Staging`);
+    when every writer has returned, the results are moved to ``folder/name`` (replacing
+    existing ones only with ``force``). Returns the written paths.
 
     Examples
     --------
@@ -90,28 +90,103 @@ def write_all(folder: str | os.PathLike, files: Sequence[tuple[str, Writer]], *,
     >>> sorted(p.name for p in out.iterdir())
     ['a.txt', 'b.txt']
     """
-    folder = check_outputs(folder, [n for n, _ in files], force=force)
-    folder.mkdir(parents=True, exist_ok=True)
-    _clean_stale(folder)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{_PARTIAL}{os.getpid()}-", dir=folder))
-    try:
+    with Staging(folder, [n for n, _ in files], force=force) as staging:
+        return staging.write(files)
+
+
+def copy_writer(source: str | os.PathLike) -> Writer:
+    """A writer that copies the file (or folder) ``source`` — an output already written, not
+    held in memory — to where :func:`write_all` asks."""
+    def copy(path: Path) -> None:
+        if Path(source).is_dir():
+            shutil.copytree(source, path)
+        else:
+            shutil.copyfile(source, path)
+
+    return copy
+
+
+class Staging:
+    """A run's outputs, written into a hidden folder inside the destination, moved there together.
+
+    The files of a result that fits in memory are written at the end (:meth:`write`); those
+    of an image too large for memory are written while the work runs, band by band, at
+    :meth:`path` (``staging.path("a_prob.tif")``). :meth:`commit` moves every one into
+    place; leaving a ``with`` block by an exception (or :meth:`abort`) removes them all, so
+    the destination is as it was. The overwrite check of :func:`check_outputs` comes first.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "run"
+    >>> with Staging(out, ["a.txt", "b.txt"]) as staging:
+    ...     _ = staging.path("a.txt").write_text("written while working")
+    ...     paths = staging.write([("b.txt", lambda p: p.write_text("written at the end"))])
+    >>> sorted(p.name for p in out.iterdir())
+    ['a.txt', 'b.txt']
+    """
+
+    def __init__(self, folder: str | os.PathLike, names: Sequence[str], *, force: bool = False) -> None:
+        self.folder = check_outputs(folder, list(names), force=force)
+        self.names = list(names)
+        self.force = force
+        self._created = not self.folder.exists()   # removed again by abort when nothing came of it
+        self.folder.mkdir(parents=True, exist_ok=True)
+        _clean_stale(self.folder)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"{_PARTIAL}{os.getpid()}-", dir=self.folder))
+
+    def __enter__(self) -> Staging:
+        return self
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
+        self.abort()   # after commit there is nothing left to remove
+
+    def path(self, name: str) -> Path:
+        """Where the output ``name`` is written before it is moved into place."""
+        if name not in self.names:
+            raise RuntimeError(f"{name}: not one of this run's outputs {self.names}")  # a bug, not user input
+        target = self.tmp / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
+
+    def write(self, files: Sequence[tuple[str, Writer]]) -> list[Path]:
+        """Write the ``(name, writer)`` pairs not written yet, then :meth:`commit` all outputs."""
         for name, writer in files:
-            target = tmp / name
-            target.parent.mkdir(parents=True, exist_ok=True)
+            target = self.path(name)
+            if target.exists():   # written while working
+                continue
             writer(target)
             if not target.exists():
                 raise RuntimeError(f"the writer of {name} wrote nothing")  # a bug, not user input
+        return self.commit()
+
+    def commit(self) -> list[Path]:
+        """Move every output into place (each must have been written); returns their paths."""
+        missing = [n for n in self.names if not (self.tmp / n).exists()]
+        if missing:
+            raise RuntimeError(f"outputs never written: {missing}")  # a bug, not user input
+        check_outputs(self.folder, self.names, force=self.force)   # nothing appeared meanwhile
         out = []
-        for name, _ in files:
-            dest = folder / name
+        for name in self.names:
+            dest = self.folder / name
             dest.parent.mkdir(parents=True, exist_ok=True)
             if dest.is_dir() and not dest.is_symlink():
                 shutil.rmtree(dest)
-            os.replace(tmp / name, dest)
+            os.replace(self.tmp / name, dest)
             out.append(dest)
+        self._created = False
+        self.abort()
         return out
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+
+    def abort(self) -> None:
+        """Remove what was written (nothing happens to the destination; a destination folder
+        this run created is removed again when it is empty)."""
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        if self._created:
+            try:
+                self.folder.rmdir()
+            except OSError:   # something else is in it now
+                pass
 
 
 @dataclass(frozen=True)

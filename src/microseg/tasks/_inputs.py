@@ -18,7 +18,7 @@ import numpy as np
 from microseg._util import InputError
 from microseg.io import Image
 
-__all__ = ["Input", "as_inputs", "is_stack_file"]
+__all__ = ["Input", "as_inputs", "expand_images", "is_stack_file"]
 
 
 @dataclass(frozen=True)
@@ -117,6 +117,55 @@ def as_inputs(images: Any, *, what: str = "images", stacks: bool = True) -> list
             raise InputError(f"{what}[{i}]: expected a path, an array or a microseg.io.Image; got "
                              f"{type(item).__name__}")
         out.append(Input(name, item, stacks and _is_stack(item)))
+    return out
+
+
+def expand_images(images: Any) -> Any:
+    """Folders and glob patterns among ``images`` replaced by the image files they stand for.
+
+    A folder stands for its image files (TIFF, PNG, BMP, JPEG; not its subfolders), a
+    path that does not exist and holds ``*``, ``?`` or ``[`` for the files it matches
+    (:func:`glob.glob`, ``**`` across folders); both sorted by name. Anything else is
+    kept as it is. A folder without images or a pattern that matches nothing is an error
+    naming it. (For tasks that take stacks, a folder is one stack: they do not expand.)
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in ("b.tif", "a.png", "notes.txt"):
+    ...     _ = (folder / name).write_bytes(b"")
+    >>> [p.name for p in expand_images(folder)]
+    ['a.png', 'b.tif']
+    >>> [p.name for p in expand_images([str(folder / "*.tif")])]
+    ['b.tif']
+    """
+    import glob
+
+    from microseg.io import MissingFileError
+    from microseg.io._files import IMAGE_SUFFIXES
+
+    if _is_single(images) and not isinstance(images, (str, os.PathLike)):
+        return images
+    items = [images] if isinstance(images, (str, os.PathLike)) else list(images) if images is not None else []
+    out: list[Any] = []
+    for item in items:
+        if not isinstance(item, (str, os.PathLike)):
+            out.append(item)
+            continue
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise InputError(f"{path}: a folder without images ({', '.join(IMAGE_SUFFIXES)})")
+            out += found
+        elif not path.exists() and any(c in str(item) for c in "*?["):
+            found = sorted(Path(p) for p in glob.glob(str(item), recursive=True) if Path(p).is_file())
+            if not found:
+                raise MissingFileError(f"{item}: the pattern matches no file")
+            out += found
+        else:
+            out.append(item)
     return out
 
 
