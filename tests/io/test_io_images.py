@@ -405,3 +405,27 @@ def test_fei_data_bar_is_cut_from_the_files_own_tags(tmp_path):
     # a file whose field is the whole image is left as it is
     tifffile.imwrite(path, data[:48], extratags=[(34682, "s", 0, text, True)])
     assert quiet_read(path).shape == (48, 64)
+
+
+def test_rgb_written_as_grey_pages_is_read_as_one_rgb_image(tmp_path):
+    """tifffile writes a (Y, X, 3) array with photometric='minisblack' as Y pages of (X, 3);
+    that is an RGB image, not a stack of 3-px-wide slices (predict once called it 64 channels)."""
+    import tifffile
+
+    from microseg import tasks
+
+    rgb = (np.random.default_rng(0).random((64, 48, 3)) * 255).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "pages.tif", rgb, photometric="minisblack")
+    tifffile.imwrite(tmp_path / "rgb.tif", rgb, photometric="rgb")
+    def read(name, **kw):
+        return read_image(tmp_path / name, pixel_size=0.1, **kw)
+
+    pages, proper = read("pages.tif", as_gray=False), read("rgb.tif", as_gray=False)
+    assert pages.shape == proper.shape == (64, 48, 3) and np.array_equal(pages.data, proper.data)
+    assert pages.metadata["axes"] == "YXS"
+    assert np.array_equal(read("pages.tif").data, read("rgb.tif").data)
+    stack = np.zeros((5, 16, 20), np.uint8)                     # a real stack keeps being one
+    tifffile.imwrite(tmp_path / "stack.tif", stack, photometric="minisblack")
+    with pytest.raises(InputError, match="stack of 5 slices"):
+        read("stack.tif")
+    assert tasks.segment(tmp_path / "pages.tif", method="otsu", pixel_size=0.1).images[0].prob.shape == (64, 48)

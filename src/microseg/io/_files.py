@@ -206,6 +206,12 @@ def _normalise_axes(path: Path, data: np.ndarray, axes: str) -> tuple[np.ndarray
     spatial = data.ndim - int(has_s)
     if spatial == 2:
         return data, "YXS" if has_s else "YX"
+    if spatial == 3 and not has_s and data.shape[-1] in (3, 4) and min(data.shape[:2]) > 4:
+        # colour written as grey pages (photometric minisblack): Y pages of (X, 3), not a stack
+        logger.info("%s: %d grey pages of %d x %d px read as one %d x %d %s image", path, data.shape[0],
+                    data.shape[1], data.shape[2], data.shape[0], data.shape[1],
+                    "RGB" if data.shape[-1] == 3 else "RGBA")
+        return data, "YXS"
     if spatial == 3:
         return data, "ZYXS" if has_s else "ZYX"
     raise InputError(

@@ -321,7 +321,10 @@ def _streams(inp: Input) -> bool:
 
     with warnings.catch_warnings():   # the pixel size is reported when the image is read
         warnings.simplefilter("ignore")
-        shape = io.open_image(inp.item).shape
+        try:
+            shape = io.open_image(inp.item).shape
+        except InputError:   # not one page read by regions: read whole, which says what is wrong
+            return False
     return shape[0] * shape[1] > STREAM_PIXELS
 
 
