@@ -410,7 +410,6 @@ def test_fei_data_bar_is_cut_from_the_files_own_tags(tmp_path):
 def test_rgb_written_as_grey_pages_is_read_as_one_rgb_image(tmp_path):
     """tifffile writes a (Y, X, 3) array with photometric='minisblack' as Y pages of (X, 3);
     that is an RGB image, not a stack of 3-px-wide slices (predict once called it 64 channels)."""
-    import tifffile
 
     from microseg import tasks
 

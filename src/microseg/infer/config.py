@@ -45,7 +45,9 @@ class InferConfig:
     ``tile``: tile side in px on the model's grid, ``"auto"`` (tiles of 512 for images with
     a side over 1024 px) or 0 (every image whole); ``overlap`` a fraction of the tile (< 1)
     or px; ``batch`` tiles per forward pass; ``tta`` one of :data:`TTA_MODES`;
-    ``precision`` one of :data:`PRECISIONS`; ``backend`` one of :data:`BACKENDS`.
+    ``precision`` one of :data:`PRECISIONS` (``auto``: reduced precision only on hardware
+    made for it and where a probe tile's masks stay as in fp32,
+    :mod:`microseg.infer.precision`); ``backend`` one of :data:`BACKENDS`.
     """
 
     threshold: float = 0.5
@@ -54,7 +56,7 @@ class InferConfig:
     overlap: float = 0.25
     batch: int = 4
     tta: str = "none"
-    precision: str = "fp32"
+    precision: str = "auto"
     backend: str = "torch"
 
     #: Keys that were accepted once and never read: why and what to do instead.

@@ -321,38 +321,77 @@ def _predict_group(members: list[LoadedModel], x: Any, *, factor: float, spec: d
         logger.info("%s: image at %.4g µm/px resampled by %.3g to the model's %.4g µm/px",
                     members[0].name, pixel_size, factor, members[0].metadata.get("pixel_size_um"))
     names = [m.name for m in members]
-    runner = EnsembleRunner([m.model for m in members], names=names, device=options["device"],
-                            precision=options["precision"], tta=options["tta"], channels_last=channels_last)
+
+    def runner_at(precision: str) -> EnsembleRunner:
+        return EnsembleRunner([m.model for m in members], names=names, device=options["device"],
+                              precision=precision, tta=options["tta"], channels_last=channels_last)
+
     scaled = shape if factor == 1.0 else tuple(max(1, int(round(n * factor))) for n in shape)
     tile = resolve_tile_size(options["tile_size"], scaled)   # on the model's grid
-    with runner:
-        if tile is None:
-            check_whole_image_memory(runner.models, scaled, in_channels=in_channels, device=runner.device,
-                                     tta_transforms=len(tta_transforms(options["tta"])))
-            x = np.asarray(x[:, :, :]) if not isinstance(x, np.ndarray) else x
-            x = _resample(x, scaled) if factor != 1.0 else x
-            x = match_channels(x, in_channels, name=names[0])
-            if spec:
-                x = apply_preprocessing(x, spec)
+    precision = options["precision"]
+    if tile is None:
+        with runner_at("fp32") as probe_runner:   # the models in eval mode on their device
+            check_whole_image_memory(probe_runner.models, scaled, in_channels=in_channels,
+                                     device=probe_runner.device, tta_transforms=len(tta_transforms(options["tta"])))
+        x = np.asarray(x[:, :, :]) if not isinstance(x, np.ndarray) else x
+        x = _resample(x, scaled) if factor != 1.0 else x
+        x = match_channels(x, in_channels, name=names[0])
+        if spec:
+            x = apply_preprocessing(x, spec)
+        if precision == "auto":
+            precision = _auto_precision(runner_at, x[None], options, names[0])
+        with runner_at(precision) as runner:
             result = _whole(runner, x)
-            if factor != 1.0:
-                result = np.clip(_resample(result, shape), 0.0, 1.0)
-            if out is None:
-                return result
-            out[:, :, :] = result
-            return out
-        view = PreparedImage(x, in_channels=in_channels, spec=spec, name=names[0])
+        if factor != 1.0:
+            result = np.clip(_resample(result, shape), 0.0, 1.0)
+        if out is None:
+            return result
+        out[:, :, :] = result
+        return out
+    view = PreparedImage(x, in_channels=in_channels, spec=spec, name=names[0])
+    if factor != 1.0:   # each tile resampled to the model's grid and its output back (never the whole image)
+        tile = max(16, int(round(tile / factor)))
+    if precision == "auto":
+        th, tw = min(tile, shape[0]), min(tile, shape[1])
+        probe = view[:, 0:th, 0:tw][None]
+        precision = _auto_precision(lambda p: runner_at(p) if factor == 1.0 else _ResampledRunner(runner_at(p), factor),
+                                    probe, options, names[0])
+    with runner_at(precision) as runner:
         if factor == 1.0:
             align, pad_mode = _alignment(runner.models)
             predictor = runner
-        else:   # each tile resampled to the model's grid and its output back (the image is never resampled whole)
-            align, pad_mode = 1, "reflect"
-            predictor = Resampled(runner, factor)
-            tile = max(16, int(round(tile / factor)))
+        else:
+            align, pad_mode, predictor = 1, "reflect", Resampled(runner, factor)
         return predict_tiled(predictor, view, tile_size=tile, overlap=options["overlap"],
                              batch_size=options["batch_size"], window=options["window"],
                              out=out, out_channels=len(members), align=align, pad_mode=pad_mode,
                              progress=progress)
+
+
+def _auto_precision(runner_at: Any, probe: np.ndarray, options: dict, name: str) -> str:
+    """``precision="auto"``: fp32, or the fast reduced dtype where it leaves the probe's masks as they are."""
+    from microseg.infer.precision import calibrate
+
+    def predictor(precision: str):
+        def run(batch: np.ndarray) -> np.ndarray:
+            with runner_at(precision) as r:
+                return r(batch)
+        return run
+
+    return calibrate(predictor, probe, device=options["device"], name=name)
+
+
+class _ResampledRunner:
+    """A runner's context with :class:`Resampled` around it (for the precision probe)."""
+
+    def __init__(self, runner: Any, factor: float) -> None:
+        self.runner, self.factor = runner, factor
+
+    def __enter__(self) -> Resampled:
+        return Resampled(self.runner.__enter__(), self.factor)
+
+    def __exit__(self, *exc: Any) -> None:
+        self.runner.__exit__(*exc)
 
 
 class Resampled:
