@@ -125,7 +125,12 @@ def test_write_is_all_or_nothing_and_never_overwrites(files, tmp_path, monkeypat
     monkeypatch.setattr(PredictResult, "files", failing)
     with pytest.raises(OSError, match="disk full"):
         result.write(tmp_path / "bad")
-    assert list((tmp_path / "bad").iterdir()) == []
+    assert not (tmp_path / "bad").exists(), "a folder the run made is removed again"
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("kept")
+    with pytest.raises(OSError, match="disk full"):
+        result.write(tmp_path / "mine")
+    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["notes.txt"]
     with pytest.raises(InputError, match="two outputs"):
         tasks.predict(files / "m1", [files / "a.tif", files / "a.tif"], output=tmp_path / "dup")
 

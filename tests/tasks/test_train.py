@@ -78,7 +78,7 @@ def test_train_write_copies_the_run_all_or_nothing(run, tmp_path, monkeypatch):
         m.setattr(_train.shutil, "copytree", broken)
         with pytest.raises(OSError, match="disk full"):
             run.write(copy)
-    assert list(copy.iterdir()) == []                  # neither best/ nor a temporary folder
+    assert not copy.exists()                           # neither best/ nor a temporary folder, nor the folder
     run.write(copy)
     names = ["best", "last", "metrics.json", "metrics.csv", "config.yaml"]
     assert sorted(p.name for p in copy.iterdir()) == sorted(names)
