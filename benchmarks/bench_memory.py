@@ -7,7 +7,9 @@ float32 probability;
 region by region and written to a tiled TIFF (the peak in MiB should not grow with the size). Memory is the tracemalloc peak (numpy,
 scipy and scikit-image allocate through it) above what was allocated before the call,
 divided by the number of pixels; the input map itself is not counted. Target (issue 10):
-grains under 40 bytes per pixel; segmentation independent of the image size.
+grains under 40 bytes per pixel; segmentation independent of the image size. The peak RSS of
+whole commands (``microseg segment``, ``grains``, ``predict``, imports and files included) is
+measured by ``bench_rss.py``.
 
 Usage: python benchmarks/bench_memory.py [grains|classic ...]
 """

@@ -1,7 +1,8 @@
 """Run every benchmark and print numbers with the machine they ran on.
 
 Usage: python benchmarks/run.py [stage ...]   (default: grains astm metrics classic ebsd register
-sem_classic onnx memory; training runs: train archs sem_learned correlated ood; closing, or "all")
+sem_classic onnx memory; training runs: train archs sem_learned correlated ood; closing; rss (peak
+RSS of whole commands on images up to 20 000², tens of minutes); or "all")
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from _common import print_report  # noqa: E402
 
 STAGES = ["grains", "astm", "metrics", "classic", "ebsd", "register", "sem_classic", "onnx", "memory"]
 #: Training runs (minutes each on a CPU): only when named, or with "all".
-LONG = ["train", "archs", "sem_learned", "correlated", "ood", "closing"]
+LONG = ["train", "archs", "sem_learned", "correlated", "ood", "closing", "rss"]
 
 
 def machine() -> str:

@@ -4,32 +4,31 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from microseg.report.grain_report import astm_text, plot_grain_overlay
+from microseg.report.grain_report import astm_text, grain_overlay_image
 
 
-def _pixels(fig) -> list[int]:
-    return [int(round(v)) for v in fig.get_size_inches() * fig.dpi]
-
-
-def test_the_overlay_is_one_figure_pixel_per_map_pixel():
+def test_the_overlay_is_one_image_pixel_per_map_pixel():
     labels = np.zeros((30, 70), np.int32)
     labels[2:14, 2:30], labels[16:28, 35:68] = 1, 2
-    assert _pixels(plot_grain_overlay(labels)) == [70, 30]
-    assert _pixels(plot_grain_overlay(labels, image=np.ones((30, 70, 3)))) == [140, 30]
-    assert len(plot_grain_overlay(labels, image=np.ones((30, 70))).axes) == 2
-
-
-def test_a_huge_map_is_drawn_scaled_down_to_the_longest_side():
-    labels = np.ones((50, 400), np.int32)
-    assert _pixels(plot_grain_overlay(labels, max_side=100)) == [100, 12]
-    assert _pixels(plot_grain_overlay(labels, image=np.zeros((50, 400)), max_side=100)) == [200, 12]
+    assert grain_overlay_image(labels).shape == (30, 70, 3)
+    image = np.random.default_rng(0).random((30, 70))
+    both = grain_overlay_image(labels, image=image)
+    assert both.shape == (30, 140, 3) and both.dtype == np.uint8
+    # right panel: one colour per grain; left panel: grey micrograph with red outlines
+    right = both[:, 70:]
+    assert len({tuple(right[y, x]) for y, x in ((20, 40), (25, 60))}) == 1
+    assert tuple(right[20, 40]) != tuple(right[8, 20])
+    outline = both[22, 67]                                 # the right edge of grain 2, under no label
+    assert outline[0] > 200 and outline[1] < 80
+    inside = both[25, 50]
+    assert inside[0] == inside[1] == inside[2]             # grey where no outline is
 
 
 def test_the_overlay_refuses_an_image_of_other_pixels_and_draws_no_grains():
     with pytest.raises(ValueError, match=r"image: has shape \(5, 5\) but the labels \(6, 6\)"):
-        plot_grain_overlay(np.zeros((6, 6), np.int32), image=np.zeros((5, 5)))
-    fig = plot_grain_overlay(np.zeros((6, 6), np.int32))
-    assert fig.axes[0].texts[0].get_text() == "grains (n = 0)"
+        grain_overlay_image(np.zeros((6, 6), np.int32), image=np.zeros((5, 5)))
+    empty = grain_overlay_image(np.zeros((40, 300), np.int32))
+    assert empty.shape == (40, 300, 3) and empty[30:].max() == 0 and empty.max() > 150   # only the label
 
 
 def test_astm_text_of_a_single_field_has_no_confidence_interval():

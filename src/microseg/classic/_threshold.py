@@ -55,7 +55,7 @@ def _soft_decision(image: np.ndarray, threshold: np.ndarray | float, polarity: s
     tile of it); computed from ``image`` when not given.
     """
     if spread is None:
-        spread = float(np.std(image))
+        spread = float(np.std(image, dtype=np.float64))   # as the tiled path accumulates it
     scale = max(check_positive(softness, "softness") * spread, 1e-6)
     margin = (threshold - image) if polarity == "dark" else (image - threshold)
     return expit(margin / scale).astype(np.float32)
@@ -109,7 +109,7 @@ def otsu(image: np.ndarray, *, polarity: str = "dark", sigma: float | None = Non
     if float(gray.max()) == float(gray.min()):
         raise InputError("image: is constant; Otsu's threshold needs at least two grey levels")
     _check_offset(offset)
-    t = threshold_otsu(gray) + float(offset) * float(np.std(gray))
+    t = threshold_otsu(gray) + float(offset) * float(np.std(gray, dtype=np.float64))
     return _soft_decision(gray, t, polarity, softness)
 
 

@@ -106,8 +106,10 @@ def centre_lines(boundaries: np.ndarray, *, threshold: float = 0.5) -> np.ndarra
 
 def _prepare(boundaries: object, threshold: object, thin: bool) -> _Map:
     boundary = centre_lines(boundaries, threshold=threshold) if thin else _binary(boundaries, threshold)
-    labels, n = ndi.label(~boundary)  # 4-connected interiors
-    return _Map(boundary, np.pad(labels.astype(np.int32), 1), int(n))
+    # 4-connected interiors, labelled padded by a ring of 0 (no int64 or second label image)
+    labels = np.empty((boundary.shape[0] + 2, boundary.shape[1] + 2), np.int32)
+    n = ndi.label(np.pad(~boundary, 1), output=labels)
+    return _Map(boundary, labels, int(n))
 
 
 def _neighbour_runs(run_pid: np.ndarray, closed: np.ndarray, n_paths: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,5 +1,6 @@
 """What ``microseg grains`` shows of a grain analysis (:func:`microseg.grains.analyse_grains`):
-the size and shape distributions, the overlay at the map's resolution, the ASTM E112 lines."""
+the size and shape distributions, the overlay at the map's resolution (:func:`grain_overlay_image`),
+the ASTM E112 lines."""
 from __future__ import annotations
 
 from typing import Any
@@ -35,76 +36,64 @@ def plot_grain_distributions(analysis: GrainAnalysis, *, reference: GrainAnalysi
     return fig
 
 
-#: One overlay panel is drawn 1:1 (a figure pixel per map pixel) up to this many pixels on
-#: its long side; a larger map is drawn scaled down to it.
+#: One overlay panel is drawn 1:1 (an image pixel per map pixel) up to this many pixels on
+#: its long side; a larger map is drawn from every n-th pixel (:func:`microseg.tasks._grains.overlay_step`).
 OVERLAY_MAX_SIDE = 4000
-#: Dots per inch of the overlay figure: its size in inches is the panels' pixels over this.
-OVERLAY_DPI = 100
 
 
-def plot_grain_overlay(labels: np.ndarray, *, image: np.ndarray | None = None,
-                       max_side: int = OVERLAY_MAX_SIDE) -> Any:
-    """The figure of ``overlay.png``, at the map's resolution.
+def grain_overlay_image(labels: np.ndarray, *, image: np.ndarray | None = None) -> np.ndarray:
+    """``overlay.png`` as an RGB uint8 array, pixel for pixel.
 
-    The micrograph with the grain outlines in red (when ``image`` is given) beside the
-    grains in random colours, each panel drawn pixel for pixel when saved with
-    ``savefig(path, dpi="figure")`` (a 1536 × 1024 map gives 3072 × 1024 px with an image),
-    scaled down only when its long side exceeds ``max_side``. The panel names are written
-    inside the panels so that no margin changes the scale.
-
-    Parameters
-    ----------
-    labels : ndarray of int, shape (Y, X)
-        Grain labels (0 = boundary or excluded).
-    image : ndarray, shape (Y, X) or (Y, X, 3), optional
-        The micrograph of the same pixels.
-    max_side : int
-        Longest panel side drawn 1:1, in px.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        Made without pyplot (no global state; nothing to close).
+    The micrograph with the grain outlines in red (when ``image`` is given) beside the grains
+    in random colours, each the map's size, the panel names written in their top-left corner
+    (Pillow's bundled font). Made without matplotlib's image pipeline, which needs ~100 bytes
+    per pixel to draw a panel 1:1; this needs the panels (3 bytes per pixel each) and their
+    float colours one panel at a time.
 
     Examples
     --------
-    >>> import numpy as np
     >>> labels = np.zeros((60, 90), np.int32); labels[5:30, 5:40] = 1; labels[35:55, 50:80] = 2
-    >>> fig = plot_grain_overlay(labels, image=np.random.default_rng(0).random((60, 90)))
-    >>> [int(v) for v in fig.get_size_inches() * fig.dpi]
-    [180, 60]
+    >>> rgb = grain_overlay_image(labels, image=np.random.default_rng(0).random((60, 90)))
+    >>> rgb.shape, rgb.dtype.name
+    ((60, 180, 3), 'uint8')
     """
+    from PIL import Image as PILImage
+    from PIL import ImageDraw, ImageFont
     from skimage.segmentation import find_boundaries
 
-    from microseg._figures import label_colours, new_figure
+    from microseg._figures import label_colours
     from microseg.report.figures import boundary_overlay
 
     labels = np.asarray(labels)
     if labels.ndim != 2:
         raise ValueError(f"labels: expected a 2D (Y, X) label map, got shape {labels.shape}")
-    n = int(len(np.unique(labels[labels > 0])))
-    panels: dict[str, np.ndarray] = {}
+    h, w = labels.shape
+    names = []
+    out = np.zeros((h, w * (2 if image is not None else 1), 3), np.uint8)
+
+    def put(i: int, rgb: np.ndarray) -> None:   # truncated to uint8, as matplotlib makes floats
+        out[:, i * w:(i + 1) * w] = (np.clip(rgb, 0, 1) * 255).astype(np.uint8)
+
     if image is not None:
         image = np.asarray(image)
         if image.shape[:2] != labels.shape:
             raise ValueError(f"image: has shape {image.shape[:2]} but the labels {labels.shape}; "
                              "they must cover the same pixels")
-        panels["image with grain outlines"] = boundary_overlay(image, find_boundaries(labels, mode="inner"))
-    panels[f"grains (n = {n})"] = (label_colours(labels) if labels.max() > 0
-                                   else np.zeros((*labels.shape, 3)))
-    h, w = labels.shape
-    scale = min(1.0, max_side / max(h, w))
-    ph, pw = max(1, round(h * scale)), max(1, round(w * scale))
-    fig = new_figure(figsize=(len(panels) * pw / OVERLAY_DPI, ph / OVERLAY_DPI), dpi=OVERLAY_DPI)
-    fontsize = float(np.clip(min(ph, pw) / 40, 6, 28))
-    for i, (name, rgb) in enumerate(panels.items()):
-        ax = fig.add_axes((i / len(panels), 0.0, 1.0 / len(panels), 1.0))
-        ax.imshow(np.clip(rgb, 0, 1), interpolation="nearest" if scale == 1.0 else "antialiased",
-                  aspect="auto")
-        ax.set_axis_off()
-        ax.text(0.01, 0.99, name, transform=ax.transAxes, ha="left", va="top", color="white",
-                fontsize=fontsize, bbox={"facecolor": "black", "alpha": 0.6, "linewidth": 0})
-    return fig
+        put(0, boundary_overlay(image, find_boundaries(labels, mode="inner")))
+        names.append("image with grain outlines")
+    n = int(len(np.unique(labels[labels > 0])))
+    if labels.max() > 0:
+        put(len(names), label_colours(labels))
+    names.append(f"grains (n = {n})")
+    canvas = PILImage.fromarray(out)
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default(size=int(np.clip(min(h, w) / 30, 8, 38)))
+    for i, name in enumerate(names):
+        x0, y0 = i * w + max(2, w // 100), max(2, h // 100)
+        box = draw.textbbox((x0, y0), name, font=font)
+        draw.rectangle((box[0] - 2, box[1] - 2, box[2] + 2, box[3] + 2), fill=(0, 0, 0))
+        draw.text((x0, y0), name, fill=(255, 255, 255), font=font)
+    return np.asarray(canvas)
 
 
 def _num(x: float) -> str:

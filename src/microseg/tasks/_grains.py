@@ -1,8 +1,16 @@
 """``microseg grains``: a boundary map or probability → grains, their sizes and shapes,
-distribution fits and the ASTM E112 grain size (:func:`microseg.grains.analyse_grains`)."""
+distribution fits and the ASTM E112 grain size (:func:`microseg.grains.analyse_grains`).
+
+``overlay.png`` is drawn pixel for pixel up to
+:data:`~microseg.report.grain_report.OVERLAY_MAX_SIDE` px on the map's long side; a larger
+map is drawn from every n-th pixel (:func:`overlay_step`), which is logged and recorded in
+the summary (``summary["overlay"]``): drawing a 400-megapixel map 1:1 would take more memory
+than its whole analysis, for a picture no one can look at in full.
+"""
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +27,7 @@ from microseg.tasks._inputs import config_writer, section_config
 
 log = logging.getLogger(__name__)
 
-__all__ = ["GrainsResult", "OUTPUTS", "grains"]
+__all__ = ["GrainsResult", "OUTPUTS", "grains", "overlay_step"]
 
 #: The files :meth:`GrainsResult.write` creates (``config.yaml``: the resolved ``grains`` section).
 OUTPUTS = ("grains.csv", "summary.json", "labels.tif", "distributions.png", "overlay.png", "config.yaml")
@@ -32,13 +40,17 @@ class GrainsResult(TaskResult):
     ``labels`` int32 (Y, X) grains 1..N (0 = boundary or excluded), ``table`` one row per
     grain (px and µm columns, as ``grains.csv``), ``summary`` what ``summary.json`` holds,
     ``fits`` the distribution fits, ``text`` the ASTM E112 lines the command prints;
-    ``image`` the micrograph the overlay is drawn on, if one was given; ``config`` the
-    resolved ``grains`` section the grains were measured with (written as ``config.yaml``).
+    ``image`` the micrograph the overlay is drawn on, if one was given (every
+    ``overlay_step``-th pixel of it); ``config`` the resolved ``grains`` section the grains
+    were measured with (written as ``config.yaml``); ``overlay_step`` 1 when the overlay is
+    drawn pixel for pixel, n when it is drawn from every n-th pixel of a large map
+    (:func:`overlay_step`).
     """
 
     analysis: GrainAnalysis
     image: np.ndarray | None = None
     config: GrainsConfig = GrainsConfig()
+    overlay_step: int = 1
 
     @property
     def labels(self) -> np.ndarray:
@@ -50,7 +62,11 @@ class GrainsResult(TaskResult):
 
     @property
     def summary(self) -> dict[str, Any]:
-        return self.analysis.summary
+        """What ``summary.json`` holds: the analysis' summary, and ``overlay`` when it is drawn
+        downsampled."""
+        if self.overlay_step == 1:
+            return self.analysis.summary
+        return {**self.analysis.summary, "overlay": _overlay_note(self.labels.shape, self.overlay_step)}
 
     @property
     def fits(self) -> dict[str, Any]:
@@ -70,18 +86,47 @@ class GrainsResult(TaskResult):
         from microseg.grains import write_grain_table
         from microseg.io import write_json, write_labels
         from microseg.report.figures import save_figure
-        from microseg.report.grain_report import plot_grain_distributions, plot_grain_overlay
+        from microseg.report.grain_report import grain_overlay_image, plot_grain_distributions
 
-        a = self.analysis
+        a, step = self.analysis, self.overlay_step
+
+        def overlay(path: Path) -> None:
+            from PIL import Image as PILImage
+
+            labels = a.labels if step == 1 else np.ascontiguousarray(a.labels[::step, ::step])
+            PILImage.fromarray(grain_overlay_image(labels, image=self.image)).save(path, format="png")
+
         return [
             ("grains.csv", lambda p: write_grain_table(p, a.table, force=True)),
-            ("summary.json", lambda p: write_json(p, a.summary, force=True)),
+            ("summary.json", lambda p: write_json(p, self.summary, force=True)),
             ("labels.tif", lambda p: write_labels(p, a.labels, force=True)),
             ("distributions.png", lambda p: save_figure(plot_grain_distributions(a), p, force=True)),
-            ("overlay.png", lambda p: plot_grain_overlay(a.labels, image=self.image).savefig(
-                p, dpi="figure", format="png")),
+            ("overlay.png", overlay),
             ("config.yaml", config_writer("grains", self.config)),
         ]
+
+
+def overlay_step(shape: tuple[int, ...], max_side: int | None = None) -> int:
+    """Every how many pixels ``overlay.png`` samples a map of ``shape``: 1 (pixel for pixel)
+    up to ``max_side`` px on its long side (default
+    :data:`~microseg.report.grain_report.OVERLAY_MAX_SIDE`), else the smallest step that
+    brings the long side within it.
+
+    Examples
+    --------
+    >>> overlay_step((3000, 4000)), overlay_step((20000, 20000)), overlay_step((8192, 8192))
+    (1, 5, 3)
+    """
+    if max_side is None:
+        from microseg.report.grain_report import OVERLAY_MAX_SIDE as max_side
+    return max(1, math.ceil(max(shape) / max_side))
+
+
+def _overlay_note(shape: tuple[int, ...], step: int) -> dict[str, Any]:
+    drawn = [math.ceil(n / step) for n in shape]
+    return {"every_nth_pixel": step, "drawn_shape": drawn,
+            "note": f"the {shape[0]} x {shape[1]} px map is drawn at 1/{step} scale (one pixel in {step} "
+                    f"along each axis, {drawn[0]} x {drawn[1]} px per panel); labels.tif has every pixel"}
 
 
 def _is_path(value: Any) -> bool:
@@ -102,21 +147,30 @@ def _read_map(prob_map: Any, pixel_size: float | None) -> tuple[np.ndarray, floa
 
 
 def _read_image(image: Any, shape: tuple[int, ...], pixel_size: float | None,
-                source: str) -> np.ndarray | None:
-    """The micrograph of the overlay, refused unless it covers the map's pixels."""
+                source: str, step: int = 1) -> np.ndarray | None:
+    """The micrograph of the overlay (every ``step``-th pixel of it), refused unless it covers
+    the map's pixels; a file sampled with ``step > 1`` is read band by band."""
     from microseg import io
 
     if image is None:
         return None
     name = str(image) if _is_path(image) else "image"
-    if _is_path(image):
+    if _is_path(image) and step > 1:
+        data = io.open_image(image, pixel_size=pixel_size, as_gray=False)   # read below, once checked
+    elif _is_path(image):
         data = io.read_image(image, pixel_size=pixel_size).data
     else:
         data = np.asarray(image.data if isinstance(image, Image) else image)
     if data.ndim not in (2, 3) or tuple(data.shape[:2]) != tuple(shape):
         raise InputError(f"{name}: the image has shape {tuple(data.shape[:2])} but {source} has shape "
                          f"{tuple(shape)}; the overlay needs the micrograph of the same pixels")
-    return data
+    if step == 1:
+        return data
+    if isinstance(data, np.ndarray):
+        return np.ascontiguousarray(data[::step, ::step])
+    band = step * max(1, 1024 // step)
+    return np.concatenate([data[r:min(r + band, shape[0]), :][::step, ::step]
+                           for r in range(0, shape[0], band)])
 
 
 def _is_binary(prob: np.ndarray) -> bool:
@@ -141,7 +195,9 @@ def grains(prob_map: np.ndarray | Image | str | os.PathLike, *, pixel_size: floa
         µm per pixel; overrides the file's. Without one, lengths are in px.
     image : ndarray, Image or path, optional
         The micrograph of the same pixels, to draw the overlay on (a path is read with
-        :func:`microseg.io.read_image`); another shape is an error before any work.
+        :func:`microseg.io.read_image`); another shape is an error before any work. Of a map
+        too large to draw pixel for pixel (:func:`overlay_step`) only the pixels drawn are kept
+        (a file is read band by band).
     mask : ndarray of bool or path, optional
         The area to analyse (nonzero = specimen; a path is read with
         :func:`microseg.io.read_mask`): nothing outside is measured, its edge cuts grains.
@@ -191,7 +247,10 @@ def grains(prob_map: np.ndarray | Image | str | os.PathLike, *, pixel_size: floa
     prob, pixel_size, source = _read_map(prob_map, pixel_size)
     if _is_path(mask):
         mask = io.read_mask(mask, shape=prob.shape)
-    overlay_image = _read_image(image, prob.shape, pixel_size, source)
+    step = overlay_step(prob.shape) if prob.ndim == 2 else 1
+    overlay_image = _read_image(image, prob.shape, pixel_size, source, step)
+    if step > 1:
+        log.info("%s: overlay.png: %s", source, _overlay_note(prob.shape, step)["note"])
     if min_diameter is None and cfg.min_diameter_um > 0 and not pixel_size:
         log.info("%s: grains.min_diameter_um %g of the config does not apply: the map has no pixel size "
                  "(give one, or min_diameter in px)", source, cfg.min_diameter_um)
@@ -205,7 +264,8 @@ def grains(prob_map: np.ndarray | Image | str | os.PathLike, *, pixel_size: floa
     analysis = analyse_grains(prob, pixel_size=pixel_size, min_diameter=min_diameter,
                               exclude_border=cfg.exclude_border, close_gaps=cfg.close_gaps, threshold=threshold,
                               merge_threshold=cfg.merge_threshold, mask=mask, source=source)
-    result = GrainsResult(analysis, overlay_image, cfg)
+    del prob   # the map is not needed for writing (memory per pixel, issue 10)
+    result = GrainsResult(analysis, overlay_image, cfg, overlay_step=step)
     s = analysis.summary
     unit = "µm" if pixel_size else "px"
     mean = s.get("mean_ecd_um") if pixel_size else s.get("mean_ecd_px")

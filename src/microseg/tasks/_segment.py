@@ -7,24 +7,42 @@ fraction per slice), and keep it all in one :class:`SegmentResult`.
 
 Files (``write``, all or none): ``<stem>_prob.tif`` and ``<stem>_mask.tif`` per image,
 ``<stem>_phase_fraction.csv`` per stack, ``tune.csv`` when tuned, ``segment.json``.
+
+A 2D image file of more than :data:`STREAM_PIXELS` pixels, with an output folder given, is
+segmented band by band straight into its two files (read region by region with
+:func:`microseg.io.open_image`, run tile by tile by
+:meth:`microseg.classic.ClassicSegmenter.predict`, written by tiled TIFF writers inside the
+run's :class:`~microseg.tasks._base.Staging` folder), so memory does not grow with the image;
+its :class:`SegmentedImage` then holds lazy images of the written files instead of arrays.
+The files are all or none as for the others.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from microseg._util import InputError
 from microseg._util import progress as _progress
-from microseg.tasks._base import PerImage, TaskResult, Writer, check_outputs
+from microseg.io import LazyImage
+from microseg.tasks._base import PerImage, Staging, TaskResult, Writer, check_outputs, copy_writer
 from microseg.tasks._inputs import Input, as_inputs
 
 log = logging.getLogger(__name__)
 
-__all__ = ["segment", "SegmentResult", "SegmentedImage"]
+__all__ = ["segment", "SegmentResult", "SegmentedImage", "STREAM_PIXELS", "STREAM_TILE"]
+
+#: A 2D image file with more pixels than this is segmented band by band into its output files
+#: (when an output folder is given); smaller ones, arrays and stacks are segmented in memory.
+STREAM_PIXELS = 4096 * 4096
+#: Tile edge (px) of a streamed image (:meth:`microseg.classic.ClassicSegmenter.predict`).
+STREAM_TILE = 1024
 
 #: Methods that find boundaries (filter scales ``sigma``/``sigmas``, optional thinning);
 #: the others are intensity thresholds (``window_size``, ``k``, ``sigma``).
@@ -43,10 +61,12 @@ class SegmentedImage:
         The stem of its outputs (``<name>_prob.tif`` ...).
     source : str
         The path given, or the name of an in-memory array.
-    prob : ndarray of float32, (Y, X) or (Z, Y, X)
-        The method's probability; ``prob >= 0.5`` is its decision.
-    mask : ndarray of uint8, same shape
-        ``prob >= 0.5`` as 0/1.
+    prob : ndarray of float32, (Y, X) or (Z, Y, X), or LazyImage
+        The method's probability; ``prob >= 0.5`` is its decision. For an image segmented
+        band by band (:data:`STREAM_PIXELS`): a :class:`~microseg.io.LazyImage` of the
+        written ``<name>_prob.tif`` (``prob[r0:r1, c0:c1]`` reads a region).
+    mask : ndarray of uint8, same shape, or LazyImage
+        ``prob >= 0.5`` as 0/1 (a LazyImage of ``<name>_mask.tif`` when streamed).
     pixel_size, slice_spacing : float or None
         In µm, as read (or given); stored with the outputs.
     phase_fraction : ndarray of float64, (Z,), or None
@@ -68,6 +88,11 @@ class SegmentedImage:
     @property
     def is_stack(self) -> bool:
         return self.phase_fraction is not None
+
+    @property
+    def streamed(self) -> bool:
+        """Whether the maps were written band by band (prob and mask are lazy images of files)."""
+        return isinstance(self.prob, (LazyImage, _Staged))
 
     @property
     def phase_fraction_summary(self) -> dict | None:
@@ -97,6 +122,9 @@ class SegmentedImage:
         from microseg import io
 
         name, px = self.name, self.pixel_size
+        if self.streamed:   # already on disk, too large for memory: copied where asked
+            return [(f"{name}_prob.tif", lambda p: copy_writer(self.prob.path)(p)),
+                    (f"{name}_mask.tif", lambda p: copy_writer(self.mask.path)(p))]
         if self.is_stack:
             rows = "slice,phase_fraction\n" + "".join(f"{z},{f:.6f}\n" for z, f in enumerate(self.phase_fraction))
             return [
@@ -108,6 +136,13 @@ class SegmentedImage:
             ]
         return [(f"{name}_prob.tif", lambda p: io.write_prob(p, self.prob, pixel_size=px, force=True)),
                 (f"{name}_mask.tif", lambda p: io.write_image(p, self.mask, pixel_size=px, force=True))]
+
+
+@dataclass(frozen=True)
+class _Staged:
+    """A map written band by band into the run's staging folder, not yet moved into place."""
+
+    path: Path
 
 
 def _output_names(inputs: list[Input], *, tuned: bool) -> list[str]:
@@ -252,6 +287,84 @@ def _segment_one(segmenter: Any, inp: Input, *, area: np.ndarray | None, area_na
                           phase_fraction=fraction, positive_fraction=positive)
 
 
+def _pixels(path: Any) -> int:
+    """Pixels of the first image of a TIFF, from its header (0 for other files or when unreadable:
+    the normal reader then says what is wrong)."""
+    if not isinstance(path, (str, os.PathLike)) or Path(path).suffix.lower() not in (".tif", ".tiff"):
+        return 0
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.series[0].keyframe
+            return int(page.imagelength) * int(page.imagewidth)
+    except Exception:  # noqa: BLE001 - any failure: not streamed, read_image reports it
+        return 0
+
+
+def _streams(inp: Input) -> bool:
+    """Whether ``inp`` is a 2D image file large enough to be segmented band by band."""
+    return not inp.stack and _pixels(inp.item) > STREAM_PIXELS
+
+
+class _MapsWriter:
+    """The ``out`` of a tiled prediction: each block of probability goes to the prob writer and,
+    as ``prob >= 0.5`` in uint8, to the mask writer; positives inside the area are counted."""
+
+    def __init__(self, shape: tuple[int, int], prob: Any, mask: Any, area: np.ndarray | None) -> None:
+        self.shape = shape
+        self._prob, self._mask, self._area = prob, mask, area
+        self.positive = 0
+        self.inside = int(np.prod(shape)) if area is None else int(np.count_nonzero(area))
+
+    def __setitem__(self, key: tuple[slice, slice], block: np.ndarray) -> None:
+        self._prob[key] = block
+        mask = (np.asarray(block) >= 0.5)
+        self._mask[key] = mask.astype(np.uint8)
+        if self._area is not None:
+            mask &= self._area[key]
+        self.positive += int(np.count_nonzero(mask))
+
+    @property
+    def fraction(self) -> float:
+        return self.positive / self.inside if self.inside else float("nan")
+
+
+def _stream_one(segmenter: Any, inp: Input, staging: Staging, *, area: np.ndarray | None,
+                area_name: str | None, pixel_size: float | None, progress: bool) -> SegmentedImage:
+    """Segment the 2D image file ``inp`` tile by tile into ``<name>_prob.tif`` and ``<name>_mask.tif``
+    inside ``staging`` (memory: a few tiles and bands, not the image)."""
+    from microseg import io
+
+    image = io.open_image(inp.item, pixel_size=pixel_size, as_gray=False)   # grey as classic makes it
+    shape = tuple(image.shape[:2])
+    if area is not None and area.shape != shape:
+        raise InputError(f"{area_name}: the mask has shape {area.shape} but {inp.source} has shape "
+                         f"{shape}; it must cover the same pixels (a (Y, X) mask serves every slice)")
+    px = image.pixel_size
+    log.info("%s: %d x %d px, segmented band by band into %s", inp.source, shape[0], shape[1], staging.folder)
+    prob_path, mask_path = staging.path(f"{inp.name}_prob.tif"), staging.path(f"{inp.name}_mask.tif")
+    with io.open_prob_writer(prob_path, shape, pixel_size=px) as prob, \
+            io.open_image_writer(mask_path, shape, np.uint8, pixel_size=px) as mask:
+        out = _MapsWriter(shape, prob, mask, area)
+        segmenter.predict(image, tile_size=STREAM_TILE, out=out, progress=progress)
+    return SegmentedImage(inp.name, inp.source, _Staged(prob_path), _Staged(mask_path), pixel_size=px,
+                          positive_fraction=out.fraction)
+
+
+def _opened(item: SegmentedImage, folder: Path) -> SegmentedImage:
+    """A streamed item with lazy images of its files where they were moved to."""
+    if not item.streamed:
+        return item
+    from microseg import io
+
+    with warnings.catch_warnings():   # no pixel size: said when the input was read
+        warnings.simplefilter("ignore", UserWarning)
+        prob, mask = (io.open_image(folder / f"{item.name}_{kind}.tif", pixel_size=item.pixel_size)
+                      for kind in ("prob", "mask"))
+    return dataclasses.replace(item, prob=prob, mask=mask)
+
+
 def _check_exist(inputs: list[Input]) -> None:
     from microseg.io import MissingFileError
 
@@ -315,7 +428,10 @@ def segment(images: Any, *, method: str = "sauvola", polarity: str | None = None
     tune_metric : {"iou", "f1", "bf_f1"}
         With ``tune``: the score to maximise.
     output : path, optional
-        Folder to write the result to (checked first, written last, all files or none).
+        Folder to write the result to (checked first, written last, all files or none). A 2D
+        image file of more than :data:`STREAM_PIXELS` pixels is then segmented band by band
+        into its files (memory independent of its size); its item in the result holds lazy
+        images of them. Without ``output`` every image is segmented in memory.
     force : bool
         Overwrite existing outputs.
     progress : bool
@@ -348,10 +464,17 @@ def segment(images: Any, *, method: str = "sauvola", polarity: str | None = None
         tuned = _tune(segmenter.method, options, tune, positive=positive, metric=tune_metric,
                       progress=progress)
         segmenter = tuned.build()
-    items = tuple(_segment_one(segmenter, inp, area=area, area_name=area_name, pixel_size=pixel_size,
-                               progress=progress) for inp in inputs)
-    result = SegmentResult(items, segmenter=segmenter.describe(), tuned=tuned,
-                           tuned_on=None if tune is None else str(tune), area=area_name)
-    if output is not None:
-        result.write(output, force=force)
-    return result
+    each = {"area": area, "area_name": area_name, "pixel_size": pixel_size, "progress": progress}
+    how = {"segmenter": segmenter.describe(), "tuned": tuned,
+           "tuned_on": None if tune is None else str(tune), "area": area_name}
+    streams = [output is not None and _streams(inp) for inp in inputs]
+    if not any(streams):
+        result = SegmentResult(tuple(_segment_one(segmenter, inp, **each) for inp in inputs), **how)
+        if output is not None:
+            result.write(output, force=force)
+        return result
+    with Staging(output, _output_names(inputs, tuned=tune is not None), force=force) as staging:
+        items = tuple(_stream_one(segmenter, inp, staging, **each) if stream
+                      else _segment_one(segmenter, inp, **each) for inp, stream in zip(inputs, streams))
+        staging.write(SegmentResult(items, **how).files())   # the streamed maps are already there
+    return SegmentResult(tuple(_opened(item, staging.folder) for item in items), **how)
