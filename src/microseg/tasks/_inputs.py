@@ -1,8 +1,8 @@
 """The images a task is given: one or several paths, arrays or :class:`~microseg.io.Image`.
 
 Each input gets a name, the stem its outputs are called by: a file's stem (``a.tif`` ->
-``a``), the stem of an Image's ``source``, or ``image<i>`` (``i`` its place in the list)
-for an array or an Image made in memory. Whether an input is a ``(Z, Y, X)`` stack is
+``a``; ``day1_a`` when another input is ``day2/a.tif``), the stem of an Image's ``source``,
+or ``image<i>`` (``i`` its place in the list) for an array or an Image made in memory. Whether an input is a ``(Z, Y, X)`` stack is
 known before it is read: a folder or a multi-page TIFF of grey pages, an Image whose
 ``metadata["axes"]`` is ``"ZYX"``, a 3D array whose last axis is not 3 or 4 (colour).
 """
@@ -102,6 +102,8 @@ def as_inputs(images: Any, *, what: str = "images", stacks: bool = True) -> list
     [('image0', False), ('image1', True)]
     >>> as_inputs("scans/a.tif")[0].name
     'a'
+    >>> [i.name for i in as_inputs(["day1/a.tif", "day2/a.tif", "b.tif"])]   # one stem, two folders
+    ['day1_a', 'day2_a', 'b']
     """
     items = [images] if _is_single(images) else list(images) if images is not None else []
     if not items:
@@ -117,6 +119,20 @@ def as_inputs(images: Any, *, what: str = "images", stacks: bool = True) -> list
             raise InputError(f"{what}[{i}]: expected a path, an array or a microseg.io.Image; got "
                              f"{type(item).__name__}")
         out.append(Input(name, item, stacks and _is_stack(item)))
+    return _distinct(out)
+
+
+def _distinct(inputs: list[Input]) -> list[Input]:
+    """Files of one stem in different folders (``a/image.tif``, ``b/image.tif``) named by their
+    folder too (``a_image``, ``b_image``), so that their outputs do not collide."""
+    from collections import Counter
+
+    counts = Counter(i.name for i in inputs)
+    out = []
+    for i in inputs:
+        if counts[i.name] > 1 and isinstance(i.item, (str, os.PathLike)) and Path(i.item).parent.name:
+            i = Input(f"{Path(i.item).parent.name}_{i.name}", i.item, i.stack)
+        out.append(i)
     return out
 
 
