@@ -108,17 +108,24 @@ def class_colours(classes: np.ndarray) -> np.ndarray:
     return CLASS_COLOURS[np.clip(classes, 0, len(CLASS_COLOURS) - 1)]
 
 
-def label_colours(labels: np.ndarray, *, seed: int = 0) -> np.ndarray:
-    """RGB picture (float64, ``(..., 3)``) of a label map: a random light colour per label, 0 black.
+def label_colours(labels: np.ndarray, *, seed: int = 0, dtype: Any = np.float64) -> np.ndarray:
+    """RGB picture (``(..., 3)``) of a label map: a random light colour per label, 0 black.
+
+    ``dtype`` float64 (values in [0, 1]) or uint8 (the same colours times 255, truncated as
+    matplotlib makes 8-bit pixels of floats; 3 bytes per pixel for large maps).
 
     Examples
     --------
     >>> rgb = label_colours(np.array([[0, 1], [2, 2]]))
     >>> rgb.shape, rgb[0, 0].tolist()
     ((2, 2, 3), [0.0, 0.0, 0.0])
+    >>> bool((label_colours(np.array([[3]]), dtype=np.uint8) == (label_colours(np.array([[3]])) * 255).astype(np.uint8)).all())
+    True
     """
     labels = np.asarray(labels)
     rng = np.random.default_rng(seed)
     lut = rng.uniform(0.25, 1.0, size=(int(labels.max(initial=0)) + 1, 3))
     lut[0] = 0.0
+    if np.dtype(dtype) == np.uint8:
+        lut = (lut * 255).astype(np.uint8)
     return lut[labels]

@@ -20,16 +20,25 @@ __all__ = ["save_figure", "boundary_overlay", "plot_segmentation", "CLASS_COLOUR
 
 def boundary_overlay(image: np.ndarray, boundaries: np.ndarray, *,
                      color: tuple[float, float, float] = (1.0, 0.2, 0.1),
-                     truth: np.ndarray | None = None) -> np.ndarray:
-    """RGB float image with ``boundaries`` drawn over a grey ``image`` (and ``truth`` in cyan)."""
+                     truth: np.ndarray | None = None, dtype: Any = np.float32) -> np.ndarray:
+    """RGB image with ``boundaries`` drawn over a grey ``image`` (and ``truth`` in cyan).
+
+    ``dtype`` float32 (values in [0, 1]) or uint8 (times 255, truncated as matplotlib makes
+    8-bit pixels of floats: the same picture in 3 bytes per pixel).
+    """
     gray = np.asarray(image, dtype=np.float32)
     if gray.ndim == 3:
         gray = gray[..., :3].mean(axis=-1)
     lo, hi = np.percentile(gray, [0.5, 99.5])
     gray = np.clip((gray - lo) / max(hi - lo, 1e-6), 0, 1)
+    cyan = (0.1, 0.9, 1.0)
+    if np.dtype(dtype) == np.uint8:
+        gray *= 255
+        gray = gray.astype(np.uint8)
+        cyan, color = ((np.array(c, np.float32) * 255).astype(np.uint8) for c in (cyan, color))
     rgb = np.repeat(gray[..., None], 3, axis=-1)
     if truth is not None:
-        rgb[np.asarray(truth) > 0] = (0.1, 0.9, 1.0)
+        rgb[np.asarray(truth) > 0] = cyan
     rgb[np.asarray(boundaries) > 0] = color
     return rgb
 

@@ -47,8 +47,7 @@ def grain_overlay_image(labels: np.ndarray, *, image: np.ndarray | None = None) 
     The micrograph with the grain outlines in red (when ``image`` is given) beside the grains
     in random colours, each the map's size, the panel names written in their top-left corner
     (Pillow's bundled font). Made without matplotlib's image pipeline, which needs ~100 bytes
-    per pixel to draw a panel 1:1; this needs the panels (3 bytes per pixel each) and their
-    float colours one panel at a time.
+    per pixel to draw a panel 1:1; this draws in 8-bit colour (3 bytes per pixel a panel).
 
     Examples
     --------
@@ -71,19 +70,16 @@ def grain_overlay_image(labels: np.ndarray, *, image: np.ndarray | None = None) 
     names = []
     out = np.zeros((h, w * (2 if image is not None else 1), 3), np.uint8)
 
-    def put(i: int, rgb: np.ndarray) -> None:   # truncated to uint8, as matplotlib makes floats
-        out[:, i * w:(i + 1) * w] = (np.clip(rgb, 0, 1) * 255).astype(np.uint8)
-
     if image is not None:
         image = np.asarray(image)
         if image.shape[:2] != labels.shape:
             raise ValueError(f"image: has shape {image.shape[:2]} but the labels {labels.shape}; "
                              "they must cover the same pixels")
-        put(0, boundary_overlay(image, find_boundaries(labels, mode="inner")))
+        out[:, :w] = boundary_overlay(image, find_boundaries(labels, mode="inner"), dtype=np.uint8)
         names.append("image with grain outlines")
     n = int(len(np.unique(labels[labels > 0])))
     if labels.max() > 0:
-        put(len(names), label_colours(labels))
+        out[:, len(names) * w:] = label_colours(labels, dtype=np.uint8)
     names.append(f"grains (n = {n})")
     canvas = PILImage.fromarray(out)
     draw = ImageDraw.Draw(canvas)
