@@ -10,7 +10,8 @@ resident memory is read from the kernel (``ru_maxrss`` of that process, :func:`m
 - ``microseg grains OUT/IMG_prob.tif -o OUT`` on Sauvola's probability;
 - ``microseg predict MODEL --image IMG -o OUT`` with a tiny U-Net saved by
   :func:`microseg.models.save_model` (2 base channels, depth 2: the point is the memory of
-  the path around the network, not the network).
+  the path around the network, not the network), and with ``--only predict-default`` the
+  default model (:func:`save_default_model`), whose tiles' activations add to it.
 
 Printed per command: peak RSS in MiB, bytes per pixel and wall seconds. Targets (issue 10):
 predict and segment under 2048 MiB at every size, grains under 40 B/px; for grains also the
@@ -19,7 +20,7 @@ bytes per pixel above its start-up (the RSS of Python with what the command impo
 fails or runs past ``--timeout`` is printed as such with its reason. Everything generated
 goes to a temporary folder (``--tmp``, default the system's) and is deleted.
 
-Usage: python benchmarks/bench_rss.py [SIZE ...] [--timeout S] [--tmp DIR] [--only segment,grains,predict]
+Usage: python benchmarks/bench_rss.py [SIZE ...] [--timeout S] [--tmp DIR] [--only segment,grains,predict,predict-default]
 """
 from __future__ import annotations
 
@@ -41,6 +42,8 @@ from _common import print_report  # noqa: E402
 
 SIZES = (2048, 8192, 20000)
 COMMANDS = ("segment", "grains", "predict")
+#: Also measured when named in ``--only``: the default model (minutes per 8192² image on a CPU).
+OPTIONAL = ("predict-default",)
 #: Grain size (lattice spacing of the Voronoi seeds) and boundary width of the test image, px.
 GRAIN_PX, BOUNDARY_PX = 48, 3.0
 #: Rows generated at a time (a multiple of the TIFF tile).
@@ -101,6 +104,21 @@ def save_tiny_model(folder: str | os.PathLike) -> Path:
     torch.manual_seed(0)
     save_model(models.build("unet_plain", base_channels=2, depth=2), folder,
                metadata={"preprocessing": {"normalize": {"mode": "per_image"}, "median": 0}})
+    return Path(folder)
+
+
+def save_default_model(folder: str | os.PathLike) -> Path:
+    """The architecture of ``configs/boundaries.yaml`` (smp U-Net, ResNet-18 encoder), fixed-seed
+    random weights, saved as a model folder: what ``microseg predict`` runs for a real user."""
+    import torch
+
+    from microseg.config import load_config
+    from microseg.models import save_model
+    from microseg.train.build import build_model
+
+    torch.manual_seed(0)
+    net = build_model(load_config(Path(__file__).resolve().parents[1] / "configs" / "boundaries.yaml"))
+    save_model(net.eval(), folder, metadata={"preprocessing": {"normalize": {"mode": "per_image"}, "median": 0}})
     return Path(folder)
 
 
@@ -201,6 +219,12 @@ def run_size(report, size: int, *, work: Path, timeout: float, only: tuple[str, 
             peak, s, why = measure(["predict", str(model), "--image", str(image), "-o", str(folder / "pred")],
                                    timeout=timeout)
             _line(report, "predict (tiny U-Net)", size, peak, s, why, per_pixel_target=False)
+            shutil.rmtree(folder / "pred", ignore_errors=True)
+        if "predict-default" in only:
+            model = save_default_model(folder / "default")
+            peak, s, why = measure(["predict", str(model), "--image", str(image), "-o", str(folder / "pred")],
+                                   timeout=timeout)
+            _line(report, "predict (default U-Net ResNet-18)", size, peak, s, why, per_pixel_target=False)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
