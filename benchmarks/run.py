@@ -2,7 +2,8 @@
 
 Usage: python benchmarks/run.py [stage ...]   (default: grains astm metrics classic ebsd register
 sem_classic onnx memory; training runs: train archs sem_learned correlated ood; closing; rss (peak
-RSS of whole commands on images up to 20 000², tens of minutes); or "all")
+RSS of whole commands on images up to 20 000², tens of minutes); predict (tiled prediction speed
+against the matmul peak, seed 000's path and MONAI's, ~4 minutes); or "all")
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from _common import print_report  # noqa: E402
 
 STAGES = ["grains", "astm", "metrics", "classic", "ebsd", "register", "sem_classic", "onnx", "memory"]
 #: Training runs (minutes each on a CPU): only when named, or with "all".
-LONG = ["train", "archs", "sem_learned", "correlated", "ood", "closing", "rss"]
+LONG = ["train", "archs", "sem_learned", "correlated", "ood", "closing", "rss", "predict"]
 
 
 def machine() -> str:

@@ -333,7 +333,8 @@ class _Bands:
         th, tw = weight.shape
         self._grow(r + th, tile_out.shape[0])
         y = r - self.top
-        self.acc[:, y:y + th, c:c + tw] += tile_out.astype(np.float64) * weight
+        # float32 * float64 is computed in float64 (exactly as after an astype), without its copy
+        self.acc[:, y:y + th, c:c + tw] += np.multiply(tile_out, weight)
         self.wsum[y:y + th, c:c + tw] += weight
 
     def flush(self, until: int) -> None:
