@@ -321,7 +321,7 @@ def _add_learning_commands(subs, c) -> None:
                         "for images with a side over 1024 px, whole images otherwise)")
     g.add_argument("--overlap", type=float, default=None,
                    help="tile overlap: a fraction of the tile (< 1) or pixels (default 0.25)")
-    g.add_argument("--batch", type=int, default=None, metavar="N", help="tiles per forward pass (default 4)")
+    g.add_argument("--batch", type=int, default=None, metavar="N", help="tiles per batch (default 4; a GPU runs a batch in one pass, the CPU one 512² tile at a time)")
     g.add_argument("--tta", nargs="?", const="dihedral", default=None, choices=["none", "flip", "dihedral"],
                    help="test-time augmentation: --tta alone = the 8 flips and quarter turns (dihedral), "
                         "--tta flip = the 4 flips; each undone before averaging")

@@ -44,7 +44,7 @@ class InferConfig:
     and thresholds the *sum* at this value (:func:`microseg.train.cross_validate`).
     ``tile``: tile side in px on the model's grid, ``"auto"`` (tiles of 512 for images with
     a side over 1024 px) or 0 (every image whole); ``overlap`` a fraction of the tile (< 1)
-    or px; ``batch`` tiles per forward pass; ``tta`` one of :data:`TTA_MODES`;
+    or px; ``batch`` tiles per batch; ``tta`` one of :data:`TTA_MODES`;
     ``precision`` one of :data:`PRECISIONS` (``auto``: reduced precision only on hardware
     made for it and where a probe tile's masks stay as in fp32,
     :mod:`microseg.infer.precision`); ``backend`` one of :data:`BACKENDS`.

@@ -480,7 +480,7 @@ def predict_probs(models: Any, image: Any, *, preprocess: bool | dict = True,
     overlap : float
         Tile overlap, a fraction (< 1) of the tile or pixels (>= 1).
     batch_size : int
-        Tiles per forward pass.
+        Tiles per batch (:class:`~microseg.infer.runner.EnsembleRunner` runs a batch in one forward pass on a GPU, one 512² tile at a time on the CPU).
     tta : bool or {"none", "flip", "dihedral"}
         Test-time augmentation: 4 flips, or (``True``) the 8 flips and quarter turns.
     window : {"gaussian", "cosine", "constant"}

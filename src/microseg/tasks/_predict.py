@@ -227,7 +227,7 @@ def predict(models: Any, images: Any, *, pixel_size: float | None = None, device
     overlap : float, optional
         Tile overlap: a fraction (< 1) of the tile or pixels (>= 1); default 0.25.
     batch_size : int, optional
-        Tiles per forward pass; default 4.
+        Tiles per batch (a GPU runs a batch in one forward pass, the CPU one 512² tile at a time); default 4.
     tta : bool or {"none", "flip", "dihedral"}, optional
         Test-time augmentation: the 4 flips, or (``True``) the 8 flips and quarter turns,
         each undone before the probabilities are averaged; default none.
