@@ -11,24 +11,18 @@ import tifffile
 from PIL import Image as PILImage
 from skimage.segmentation import find_boundaries
 
-from microseg import io, synth, tasks
+from microseg import io, tasks
 from microseg._util import InputError, OutputExistsError
 from microseg.cli import build_parser, main
 from microseg.grains import read_grain_table
 from microseg.grains.config import GrainsConfig
 from microseg.tasks._grains import OUTPUTS
 
-SHAPE = (192, 288)   # not square: rows and columns cannot be swapped unseen
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory):
-    root = tmp_path_factory.mktemp("grains")
-    poly = synth.make_polycrystal(SHAPE, mean_diameter_px=28.0, pixel_size=0.05, seed=5)
-    image = np.round(np.clip(synth.render_sem(poly, mode="se", seed=5).data, 0, 1) * 255).astype(np.uint8)
-    io.write_image(root / "boundaries.tif", poly.boundaries, pixel_size=0.05)
-    io.write_image(root / "image.tif", image, pixel_size=0.05)
-    return {"map": root / "boundaries.tif", "image": root / "image.tif", "poly": poly, "pixels": image}
+def files(grain_files):
+    return grain_files
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +71,7 @@ def test_an_array_or_an_image_gives_what_the_file_gives(files, result):
 def test_the_overlay_is_drawn_pixel_for_pixel(files, result, tmp_path):
     result.write(tmp_path / "with")
     png = _png(tmp_path / "with" / "overlay.png")
-    h, w = SHAPE
+    h, w = files["pixels"].shape[:2]
     assert png.shape == (h, 2 * w, 3)                      # micrograph | grains, each 1:1
     from microseg.report.figures import boundary_overlay
 

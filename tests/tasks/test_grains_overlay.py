@@ -10,23 +10,17 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from microseg import io, synth, tasks
+from microseg import io, tasks
 from microseg._figures import label_colours
 from microseg._util import InputError
 from microseg.report import grain_report
 from microseg.tasks._grains import overlay_step
 
-SHAPE = (192, 288)
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory):
-    root = tmp_path_factory.mktemp("grains_overlay")
-    poly = synth.make_polycrystal(SHAPE, mean_diameter_px=28.0, pixel_size=0.05, seed=5)
-    image = np.round(np.clip(synth.render_sem(poly, mode="se", seed=5).data, 0, 1) * 255).astype(np.uint8)
-    io.write_image(root / "boundaries.tif", poly.boundaries, pixel_size=0.05)
-    io.write_image(root / "image.tif", image, pixel_size=0.05)
-    return {"map": root / "boundaries.tif", "image": root / "image.tif", "pixels": image}
+def files(grain_files):
+    return grain_files
 
 
 @pytest.fixture

@@ -15,20 +15,13 @@ from microseg.tasks._predict import PredictResult
 META = {"preprocessing": {"normalize": {"mode": "per_image"}, "median": 0}}
 
 
-def _tiny(seed: int):
-    from microseg import models
-
-    torch.manual_seed(seed)
-    return models.build("unet_plain", base_channels=2, depth=2)
-
-
 @pytest.fixture(scope="module")
-def files(tmp_path_factory):
+def files(tmp_path_factory, tiny_unet):
     from microseg.models import save_model
 
     root = tmp_path_factory.mktemp("predict")
     for k in (1, 2):
-        save_model(_tiny(k), root / f"m{k}", metadata=META)
+        save_model(tiny_unet(k), root / f"m{k}", metadata=META)
     rng = np.random.default_rng(3)
     for name, shape in (("a", (40, 56)), ("b", (32, 32))):
         io.write_image(root / f"{name}.tif", (rng.random(shape) * 255).astype(np.uint8), pixel_size=0.05)
@@ -73,9 +66,9 @@ def test_one_model_has_no_spread_and_threshold_applies(files, tmp_path):
         tasks.predict(files / "m1", image, threshold=1.5)
 
 
-def test_in_memory_models_and_arrays(files):
+def test_in_memory_models_and_arrays(files, tiny_unet):
     arrays = [np.random.default_rng(0).random((24, 24)).astype(np.float32)] * 2
-    result = tasks.predict([(_tiny(1), META), (_tiny(1), META)], arrays)
+    result = tasks.predict([(tiny_unet(1), META), (tiny_unet(1), META)], arrays)
     assert [i.name for i in result.images] == ["image0", "image1"]
     assert np.array_equal(result["image0"].spread, np.zeros((24, 24), np.float32))   # identical models
     assert result["image0"].pixel_size is None

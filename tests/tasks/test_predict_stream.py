@@ -17,23 +17,16 @@ from microseg.tasks import _predict
 META = {"preprocessing": {"normalize": {"mode": "per_image"}, "median": 0}, "pixel_size_um": 0.05}
 
 
-def _tiny(seed: int):
-    from microseg import models
-
-    torch.manual_seed(seed)
-    return models.build("unet_plain", base_channels=2, depth=2)
-
-
 @pytest.fixture(scope="module")
-def files(tmp_path_factory):
+def files(tmp_path_factory, tiny_unet):
     from microseg.models import save_model
 
     root = tmp_path_factory.mktemp("stream")
-    save_model(_tiny(1), root / "m1", metadata=META)
-    save_model(_tiny(2), root / "m2", metadata=META)
+    save_model(tiny_unet(1), root / "m1", metadata=META)
+    save_model(tiny_unet(2), root / "m2", metadata=META)
     other = {**META, "preprocessing": {"normalize": {"mode": "minmax"}, "median": 3}}
-    save_model(_tiny(3), root / "m3", metadata=other)          # another pre-processing: its own group
-    save_model(_tiny(4), root / "thin", metadata={**META, "thin": True})
+    save_model(tiny_unet(3), root / "m3", metadata=other)          # another pre-processing: its own group
+    save_model(tiny_unet(4), root / "thin", metadata={**META, "thin": True})
     y, x = np.mgrid[0:301, 0:259]
     image = 30000 + 20000 * np.sin(x / 9.0) * np.cos(y / 13.0) + np.random.default_rng(0).normal(0, 2000, y.shape)
     io.write_image(root / "big.tif", image.astype(np.uint16), pixel_size=0.05)
