@@ -215,7 +215,7 @@ def test_rgb_tiff_of_a_grey_micrograph_predicts_like_the_grey_file(tmp_path):
 
 def test_channel_mismatch_and_stacks_are_errors():
     from microseg.infer import as_image_array
-    from microseg.infer.predict import match_channels
+    from microseg.infer.prepare import match_channels
     from microseg.io import Image
 
     with pytest.raises(InputError, match=r"takes 1 channel\(s\); the image has 5"):

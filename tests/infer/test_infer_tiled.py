@@ -125,7 +125,7 @@ def test_tiles_are_preprocessed_with_the_whole_images_statistics(trained):
 def test_a_prepared_tile_is_the_window_of_the_whole_preprocessed_image(spec, channels, monkeypatch):
     from microseg.data import apply_preprocessing
     from microseg.infer import prepare
-    from microseg.infer.predict import match_channels
+    from microseg.infer.prepare import match_channels
 
     monkeypatch.setattr(prepare, "BAND_ROWS", 16)          # statistics streamed over several bands
     c_in, c_model = channels

@@ -62,6 +62,7 @@ import numpy as np
 import torch
 
 from microseg._util import InputError
+from microseg.infer.prepare import match_channels
 
 logger = logging.getLogger(__name__)
 
@@ -192,34 +193,6 @@ def as_image_array(image: Any) -> np.ndarray:
         data = data.astype(np.float32) / np.float32(np.iinfo(data.dtype).max)
     data = data.astype(np.float32, copy=False)
     return np.ascontiguousarray(data[None] if data.ndim == 2 else data)
-
-
-def match_channels(x: np.ndarray, in_channels: int, *, name: str = "model") -> np.ndarray:
-    """Fit a ``(C, H, W)`` image to a model taking ``in_channels``, the way training does.
-
-    A grey image is repeated (1 → 3); a colour image for a grey model is made grey with the
-    BT.709 weights of :func:`microseg.io.to_gray` (3 → 1), as ``load_samples(channels=1)``
-    makes it for training.
-
-    Examples
-    --------
-    >>> match_channels(np.ones((1, 2, 2), np.float32), 3).shape
-    (3, 2, 2)
-    >>> match_channels(np.ones((3, 2, 2), np.float32), 1).shape
-    (1, 2, 2)
-    """
-    from microseg.io.images import GREY_WEIGHTS
-
-    c = x.shape[0]
-    if c == in_channels:
-        return x
-    if c == 1:
-        return np.repeat(x, in_channels, axis=0)
-    if c == 3 and in_channels == 1:
-        grey = np.tensordot(np.asarray(GREY_WEIGHTS, np.float32), x, axes=1)
-        return grey[None].astype(np.float32)
-    raise InputError(f"model {name!r} takes {in_channels} channel(s); the image has {c} (as (C, H, W) "
-                     f"{tuple(x.shape)}); give a grey or RGB image, or a model trained on {c} channels")
 
 
 #: Pixel sizes within this relative difference are taken as equal (no resampling).

@@ -1,5 +1,8 @@
 """An image as a model sees it, made tile by tile; and the memory a whole-image pass needs.
 
+:func:`match_channels` fits an image's channels to a model's (as training does);
+:class:`ChannelsFirst` is a region-readable image seen as ``(C, H, W)`` float32.
+
 :class:`PreparedImage` is what tiled prediction reads its tiles from: ``view[:, r0:r1,
 c0:c1]`` is that window of the image after the model's pre-processing
 (:func:`microseg.data.apply_preprocessing`: channels fitted to the model, median filter,
@@ -33,8 +36,8 @@ from microseg._util import InputError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ChannelsFirst", "PreparedImage", "whole_image_stats", "available_memory", "estimate_whole_image_bytes",
-           "check_whole_image_memory"]
+__all__ = ["match_channels", "ChannelsFirst", "PreparedImage", "whole_image_stats", "available_memory",
+           "estimate_whole_image_bytes", "check_whole_image_memory"]
 
 #: Rows per band of the streamed statistics pass.
 BAND_ROWS = 512
@@ -50,6 +53,34 @@ def _spec_parts(spec: dict | None) -> tuple[int, str]:
     norm = spec.get("normalize", {"mode": "none"})
     mode = norm["mode"] if isinstance(norm, dict) else norm
     return int(spec.get("median", 0)), look_up_option(mode, NORMALIZE_MODES, what="normalize mode")
+
+
+def match_channels(x: np.ndarray, in_channels: int, *, name: str = "model") -> np.ndarray:
+    """Fit a ``(C, H, W)`` image to a model taking ``in_channels``, the way training does.
+
+    A grey image is repeated (1 → 3); a colour image for a grey model is made grey with the
+    BT.709 weights of :func:`microseg.io.to_gray` (3 → 1), as ``load_samples(channels=1)``
+    makes it for training.
+
+    Examples
+    --------
+    >>> match_channels(np.ones((1, 2, 2), np.float32), 3).shape
+    (3, 2, 2)
+    >>> match_channels(np.ones((3, 2, 2), np.float32), 1).shape
+    (1, 2, 2)
+    """
+    from microseg.io.images import GREY_WEIGHTS
+
+    c = x.shape[0]
+    if c == in_channels:
+        return x
+    if c == 1:
+        return np.repeat(x, in_channels, axis=0)
+    if c == 3 and in_channels == 1:
+        grey = np.tensordot(np.asarray(GREY_WEIGHTS, np.float32), x, axes=1)
+        return grey[None].astype(np.float32)
+    raise InputError(f"model {name!r} takes {in_channels} channel(s); the image has {c} (as (C, H, W) "
+                     f"{tuple(x.shape)}); give a grey or RGB image, or a model trained on {c} channels")
 
 
 class ChannelsFirst:
@@ -105,7 +136,7 @@ class PreparedImage:
     image : ndarray, shape (C, H, W)
         Float image (scaled as :func:`~microseg.infer.as_image_array` scales it).
     in_channels : int
-        Channels the model takes (:func:`~microseg.infer.predict.match_channels`).
+        Channels the model takes (:func:`match_channels`).
     spec : dict or None
         A :func:`~microseg.data.preprocessing_spec` record; None: none.
     name : str
@@ -135,8 +166,6 @@ class PreparedImage:
     def raw(self, rows: slice, cols: slice) -> np.ndarray:
         """The window with channels fitted and median-filtered, before normalisation (float32)."""
         from microseg.data.preprocess import median_filter
-        from microseg.infer.predict import match_channels
-
         _, h, w = self.shape
         r0, r1, _ = rows.indices(h)
         c0, c1, _ = cols.indices(w)
