@@ -22,9 +22,9 @@ from typing import Any
 
 _WHERE = {
     "InferConfig": "config",
-    "LoadedModel": "predict", "load_models": "predict", "predict_image": "predict",
+    "LoadedModel": "_model", "load_models": "predict", "predict_image": "predict",
     "predict_ensemble": "predict", "predict_probs": "predict", "as_image_array": "predict",
-    "as_loaded_models": "predict", "match_channels": "predict", "rescale_factor": "predict",
+    "as_loaded_models": "predict", "match_channels": "prepare", "rescale_factor": "predict",
     "check_options": "predict",
     "predict_tiled": "tiling", "tile_slices": "tiling", "tile_starts": "tiling", "blend_window": "tiling",
     "resolve_tile_size": "tiling",

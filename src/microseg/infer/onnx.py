@@ -1,7 +1,7 @@
 """The onnxruntime backend: export a model to one ONNX file, check it, run it.
 
 :func:`export_onnx` turns a model folder (``model.safetensors`` + ``model.json``) or a
-:class:`~microseg.infer.predict.LoadedModel` into one ``.onnx`` file:
+:class:`~microseg.infer._model.LoadedModel` into one ``.onnx`` file:
 
 - the graph maps ``image`` ``(N, C, H, W)`` float32 to ``logits`` ``(N, classes, H, W)``,
   the final output only (side-output models, HED, RCF, DeepCrack, UNet++ with deep
@@ -19,7 +19,7 @@
   rounding: deep networks with logits of tens differ by ~1e-4 from their exact values).
 
 :func:`load_onnx` reads such a file (or any ONNX file with one ``(N, C, H, W)`` input) into a
-:class:`~microseg.infer.predict.LoadedModel` whose ``model`` is an :class:`OnnxModel`: a
+:class:`~microseg.infer._model.LoadedModel` whose ``model`` is an :class:`OnnxModel`: a
 callable on float32 tensors that the PyTorch prediction path runs like a module.
 
 Loading never runs code: an ONNX file is a graph of standard operators (protobuf data) that
@@ -72,7 +72,7 @@ import torch
 import torch.nn.functional as F
 
 from microseg._util import FileFormatError, InputError, atomic_path, check_output_path
-from microseg.infer.predict import LoadedModel, as_loaded_models
+from microseg.infer._model import LoadedModel, as_loaded, load_folder
 
 logger = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ class OnnxExport:
 
 
 def _one_model(model: Any) -> LoadedModel:
-    loaded = as_loaded_models(model)
+    loaded = as_loaded(model)
     if len(loaded) != 1:
         raise InputError(f"model: export takes one model, got {len(loaded)}; export them one by one")
     m = loaded[0]
@@ -497,6 +497,12 @@ def load_onnx(path: str | os.PathLike, *, device: str = "cpu", threads: int | No
     return LoadedModel(model, dict(record.get("metadata") or {}), path.name)  # type: ignore[arg-type]
 
 
+def load_path(path: str | os.PathLike) -> LoadedModel:
+    """A model from its path: an ``.onnx`` file (:func:`load_onnx`) or a model folder
+    (:func:`~microseg.infer._model.load_folder`); what :func:`microseg.infer.load_models` reads."""
+    return load_onnx(path) if Path(path).suffix.lower() == ".onnx" else load_folder(path)
+
+
 def as_backend(models: Any, backend: str, *, device: str = "cpu") -> list[LoadedModel]:
     """The models run by ``backend``: ``"torch"`` as they are (ONNX files refused), or ``"onnx"``.
 
@@ -512,10 +518,9 @@ def as_backend(models: Any, backend: str, *, device: str = "cpu") -> list[Loaded
     """
     from microseg._util import look_up_option
     from microseg.infer.config import BACKENDS
-    from microseg.infer.predict import as_loaded_models
 
     backend = look_up_option(str(backend).lower(), BACKENDS, what="backend")
-    loaded = as_loaded_models(models)
+    loaded = as_loaded(models, load=load_path)
     if backend == "torch":
         onnx_files = [m.name for m in loaded if isinstance(m.model, OnnxModel)]
         if onnx_files:

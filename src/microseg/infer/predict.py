@@ -54,82 +54,41 @@ import json
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from microseg._util import InputError
+from microseg.infer._model import LoadedModel, as_loaded
 from microseg.infer.prepare import match_channels
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class LoadedModel:
-    """A model with the metadata of its ``model.json`` and where it came from."""
-
-    model: Any   #: a torch.nn.Module, or any callable from a float32 tensor (N, C, H, W) to logits
-    metadata: dict = field(default_factory=dict)
-    name: str = "model"
-
-    @property
-    def preprocessing(self) -> dict | None:
-        return self.metadata.get("preprocessing")
-
-
 def load_models(paths: Sequence[str | os.PathLike]) -> list[LoadedModel]:
     """Load model folders (``model.safetensors`` + ``model.json``, :func:`microseg.models.load_model`)
     and ONNX files (``*.onnx`` from ``microseg export``, :func:`microseg.infer.onnx.load_onnx`)."""
-    from microseg.models import load_model
+    from microseg.infer.onnx import load_path
 
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    out = []
-    for p in paths:
-        if Path(p).suffix.lower() == ".onnx":
-            from microseg.infer.onnx import load_onnx
-
-            out.append(load_onnx(p))
-            continue
-        model, meta = load_model(p)
-        out.append(LoadedModel(model, dict(meta), Path(p).name))
+    out = [load_path(p) for p in paths]
     if not out:
         raise InputError("no model given; pass one or more model folders")
     return out
 
 
-def _is_pair(m: Any) -> bool:
-    return isinstance(m, tuple) and len(m) == 2 and callable(m[0]) and isinstance(m[1], (dict, type(None)))
-
-
 def _as_loaded(models: Any) -> list[LoadedModel]:
-    if isinstance(models, (LoadedModel, str, os.PathLike)) or callable(models) or _is_pair(models):
-        models = [models]
-    out = []
-    for m in models:
-        if isinstance(m, LoadedModel):
-            out.append(m)
-        elif _is_pair(m):
-            out.append(LoadedModel(m[0], dict(m[1] or {}), type(m[0]).__name__))
-        elif callable(m):
-            out.append(LoadedModel(m, {}, type(m).__name__))
-        elif isinstance(m, (str, os.PathLike)):
-            out += load_models([m])
-        else:
-            raise InputError(f"models must be modules (or callables), (module, metadata) pairs, LoadedModel "
-                             f"or model folders; got {type(m).__name__}")
-    if not out:
-        raise InputError("models is empty; give at least one model")
-    return out
+    from microseg.infer.onnx import load_path
+
+    return as_loaded(models, load=load_path)
 
 
 def as_loaded_models(models: Any) -> list[LoadedModel]:
     """Models in any form the ``predict_*`` functions take, as :class:`LoadedModel` (folders
-    read once): a module (or any callable returning logits), a ``(module, metadata)`` pair, a
-    LoadedModel, a model folder, or a list of them.
+    and ONNX files read once): a module (or any callable returning logits), a ``(module,
+    metadata)`` pair, a LoadedModel, a model folder, an ``.onnx`` file, or a list of them.
 
     Examples
     --------
