@@ -285,7 +285,8 @@ def predict(models: Any, images: Any, *, pixel_size: float | None = None, device
     run = {"tile_size": options["tile_size"], "overlap": cfg.overlap, "batch_size": options["batch_size"],
            "tta": options["tta"], "precision": options["precision"]}
     inputs = as_inputs(expand_images(images), stacks=False)
-    names = _output_names(inputs, several=_count(models) > 1, grains=grains) + (["config.yaml"] if config else [])
+    names = _output_names(inputs, several=_count(models) > 1, grains=grains)
+    names += ["config.yaml"] if config is not None else []
     if output is not None:   # before the models are loaded
         check_outputs(output, names, force=force)
     loaded = as_loaded_models(models)
