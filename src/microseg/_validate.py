@@ -53,6 +53,16 @@ def _is_number(value: Any) -> bool:
 
 
 # ---------------------------------------------------------------------------- numbers
+def _real(value: Any, message: str) -> float:
+    """``value`` as a float if it is one real number (not a bool, a string or an array), else ``InputError(message)``."""
+    if isinstance(value, (str, bytes, bool, np.bool_)) or np.ndim(value) != 0:
+        raise InputError(message)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise InputError(message) from None
+
+
 def check_positive(value: Any, name: str, *, allow_zero: bool = False, unit: str = "",
                    what: str | None = None, hint: str = "") -> float:
     """``value`` as a float, if it is a finite number > 0 (>= 0 with ``allow_zero``).
@@ -80,12 +90,7 @@ def check_positive(value: Any, name: str, *, allow_zero: bool = False, unit: str
                else f"{name} must be {bound} (a finite number); got {value!r}")
     if hint:
         message += f"; {hint}"
-    if isinstance(value, (str, bytes, bool, np.bool_)) or np.ndim(value) != 0:
-        raise InputError(message)
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise InputError(message) from None
+    out = _real(value, message)
     if not math.isfinite(out) or out < 0 or (out == 0 and not allow_zero):
         raise InputError(message)
     return out
@@ -104,12 +109,7 @@ def check_fraction(value: Any, name: str, *, what: str = "") -> float:
     microseg._util.InputError: threshold must be a probability in [0, 1]; got 1.5
     """
     message = f"{name} must be {what + ' ' if what else ''}in [0, 1]; got {value!r}"
-    if isinstance(value, (str, bytes, bool, np.bool_)) or np.ndim(value) != 0:
-        raise InputError(message)
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise InputError(message) from None
+    out = _real(value, message)
     if not 0.0 <= out <= 1.0:   # NaN fails too
         raise InputError(message)
     return out
