@@ -18,7 +18,7 @@ import numpy as np
 from microseg._util import InputError
 from microseg.io import Image
 
-__all__ = ["Input", "as_inputs", "expand_images", "is_stack_file"]
+__all__ = ["Input", "as_inputs", "expand_images", "is_stack_file", "region_readable_pixels"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,31 @@ class Input:
         axes = {"axes": "ZYX"} if self.stack else ({"axes": "YX"} if data.ndim == 2 else {})
         return Image(data, pixel_size=pixel_size, metadata=axes,
                      pixel_size_source="unknown" if pixel_size is None else "explicit")
+
+
+def region_readable_pixels(inp: Input) -> int:
+    """Pixels of ``inp`` if it is a 2D TIFF file that :func:`microseg.io.open_image` reads by
+    regions (after cutting a data bar), else 0: arrays, stacks, other formats, and files it
+    cannot open (the whole-image reader then says what is wrong). Tasks stream inputs above
+    their threshold into their output files.
+    """
+    from microseg._util import MicrosegError
+    from microseg.io._files import TIFF_SUFFIXES
+
+    path = inp.item
+    if inp.stack or not isinstance(path, (str, os.PathLike)) or Path(path).suffix.lower() not in TIFF_SUFFIXES:
+        return 0
+    import warnings
+
+    from microseg import io
+
+    with warnings.catch_warnings():   # the pixel size is reported when the image is read
+        warnings.simplefilter("ignore")
+        try:
+            shape = io.open_image(path).shape
+        except MicrosegError:
+            return 0
+    return int(shape[0]) * int(shape[1])
 
 
 def is_stack_file(path: Path) -> bool:

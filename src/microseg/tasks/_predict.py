@@ -32,7 +32,9 @@ from microseg._util import InputError
 from microseg._util import progress as _progress
 from microseg._validate import check_fraction
 from microseg.tasks._base import PerImage, Staging, TaskResult, Writer, check_outputs, copy_writer
-from microseg.tasks._inputs import Input, as_inputs, config_writer, expand_images, section_config
+from microseg.tasks._inputs import (
+    Input, as_inputs, config_writer, expand_images, region_readable_pixels, section_config,
+)
 
 log = logging.getLogger(__name__)
 
@@ -314,21 +316,7 @@ def predict(models: Any, images: Any, *, pixel_size: float | None = None, device
 
 def _streams(inp: Input) -> bool:
     """Whether ``inp`` is a TIFF file (read by regions) of more than :data:`STREAM_PIXELS` pixels."""
-    from microseg.io._files import TIFF_SUFFIXES
-
-    if not isinstance(inp.item, (str, os.PathLike)) or os.path.splitext(inp.item)[1].lower() not in TIFF_SUFFIXES:
-        return False
-    import warnings
-
-    from microseg import io
-
-    with warnings.catch_warnings():   # the pixel size is reported when the image is read
-        warnings.simplefilter("ignore")
-        try:
-            shape = io.open_image(inp.item).shape
-        except InputError:   # not one page read by regions: read whole, which says what is wrong
-            return False
-    return shape[0] * shape[1] > STREAM_PIXELS
+    return region_readable_pixels(inp) > STREAM_PIXELS
 
 
 def _opened(item: PredictedImage, folder: Any) -> PredictedImage:

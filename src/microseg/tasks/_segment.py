@@ -32,7 +32,7 @@ from microseg._util import InputError
 from microseg._util import progress as _progress
 from microseg.io import LazyImage
 from microseg.tasks._base import PerImage, Staging, TaskResult, Writer, check_outputs, copy_writer
-from microseg.tasks._inputs import Input, as_inputs
+from microseg.tasks._inputs import Input, as_inputs, region_readable_pixels
 
 log = logging.getLogger(__name__)
 
@@ -287,24 +287,9 @@ def _segment_one(segmenter: Any, inp: Input, *, area: np.ndarray | None, area_na
                           phase_fraction=fraction, positive_fraction=positive)
 
 
-def _pixels(path: Any) -> int:
-    """Pixels of the first image of a TIFF, from its header (0 for other files or when unreadable:
-    the normal reader then says what is wrong)."""
-    if not isinstance(path, (str, os.PathLike)) or Path(path).suffix.lower() not in (".tif", ".tiff"):
-        return 0
-    import tifffile
-
-    try:
-        with tifffile.TiffFile(path) as tif:
-            page = tif.series[0].keyframe
-            return int(page.imagelength) * int(page.imagewidth)
-    except Exception:  # noqa: BLE001 - any failure: not streamed, read_image reports it
-        return 0
-
-
 def _streams(inp: Input) -> bool:
     """Whether ``inp`` is a 2D image file large enough to be segmented band by band."""
-    return not inp.stack and _pixels(inp.item) > STREAM_PIXELS
+    return region_readable_pixels(inp) > STREAM_PIXELS
 
 
 class _MapsWriter:
