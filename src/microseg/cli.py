@@ -46,6 +46,17 @@ def _add_output(p: argparse.ArgumentParser, *, required: bool = True, help: str 
     p.add_argument("--force", action="store_true", help="overwrite existing results")
 
 
+def _add_dask(p: argparse.ArgumentParser, what: str) -> None:
+    g = p.add_argument_group("scale-out on a dask cluster (pip install \"microseg[dask]\")")
+    g.add_argument("--dask", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help=f"run {what} on dask.distributed: --dask alone starts a local cluster (one worker "
+                        "process per core, see --workers), --dask tcp://host:8786 uses that scheduler (the "
+                        "files must be on a file system its workers see); the results equal the "
+                        "single-process ones; the dashboard's address is printed")
+    g.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="--dask without an address: worker processes of the local cluster (default: one per core)")
+
+
 def _sub(subs, name: str, func, help: str, epilog: str = "") -> argparse.ArgumentParser:
     p = subs.add_parser(name, help=help, description=help, epilog=epilog, formatter_class=_Formatter)
     p.set_defaults(func=func)
@@ -126,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "slice is taken inside it ((Y, X) serves every slice)")
     p.add_argument("--pixel-size", type=float, default=None,
                    help="µm per pixel, stored with the outputs (default: read from the file)")
+    _add_dask(p, "one task per image")
     _add_output(p)
 
     p = _sub(subs, "grains", c.cmd_grains, "boundary map or boundary probability -> grains, their "
@@ -332,6 +344,54 @@ def _add_learning_commands(subs, c) -> None:
     g.add_argument("--backend", default=None, choices=["torch", "onnx"],
                    help="torch (default for model folders), or onnx: model folders exported in memory and run "
                         "by onnxruntime (about 2x faster on a CPU; the default for .onnx files)")
+    _add_dask(p, "one task per image")
+    _add_output(p)
+
+    p = _sub(subs, "volume", c.cmd_volume, "segment a (Z, Y, X) stack slice by slice, streamed, and measure "
+             "it in 3D: phase fraction per slice, components, percolation, surface mesh",
+             "examples:\n  microseg volume fib.tif --method otsu --polarity bright -o vol/     # seed 004's Otsu\n"
+             "  microseg volume slices/ -m runs/unet/best -o vol/                  # a folder of slices, a model\n"
+             "  microseg volume fib.zarr -m runs/unet25d/best --context 1 -o vol/  # 2.5D: z-1, z, z+1 as channels\n"
+             "  microseg volume fib.tif -m runs/unet/best --mesh ply --dask -o vol/   # on a local dask cluster\n\n"
+             "STACK is a multi-page TIFF (an ImageJ hyperstack gives its voxel size), a folder of slice\n"
+             "images (natural order), or a zarr array / OME-Zarr image. Each slice goes through the 2D\n"
+             "path (the tiled ensemble of the models, or the classical method) and is written at once,\n"
+             "so memory does not grow with the stack. writes <stem>_prob.zarr and <stem>_mask.zarr\n"
+             "(OME-Zarr; --format tiff: ImageJ TIFFs), <stem>_phase_fraction.csv and .png (mean ± std\n"
+             "per slice, seed 004's Table 2 and Fig. 6), <stem>_views.png (XY, XZ, YZ), <stem>_volume.json\n"
+             "(volume fraction, 3D components, percolation along z, y, x of the phase and of its\n"
+             "complement) and, with --mesh, <stem>_mesh.ply or .stl (marching cubes, in µm).")
+    p.add_argument("stack", type=Path, metavar="STACK", help="multi-page TIFF, folder of slices, or .zarr")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("-m", "--model", dest="models", nargs="+", type=Path, default=None, metavar="MODEL_DIR",
+                     help="trained model folder(s): their mean probability, slice by slice")
+    how.add_argument("--method", default=None, help="a classical method instead: otsu | sauvola | ridge | gradient")
+    p.add_argument("--context", type=int, default=None, metavar="K",
+                   help="2.5D: slices z-K..z+K as the model's channels (default: the model's own, from its "
+                        "model.json input.context; 0 for 2D models)")
+    p.add_argument("--threshold", type=float, default=0.5, help="models: mask = mean probability >= threshold")
+    p.add_argument("--polarity", default=None, choices=["dark", "bright", "both"],
+                   help="--method: which side of the threshold is the phase (default dark)")
+    p.add_argument("--window-size", type=int, default=None, help="--method sauvola: window in px")
+    p.add_argument("--k", type=float, default=None, help="--method sauvola: k")
+    p.add_argument("--sigma", type=float, default=None, help="--method: Gaussian pre-filter in px")
+    p.add_argument("--pixel-size", type=float, default=None, help="µm per pixel (default: from the stack)")
+    p.add_argument("--slice-spacing", type=float, default=None, help="µm between slices (default: from the stack)")
+    p.add_argument("--format", dest="fmt", default="zarr", choices=["zarr", "tiff"],
+                   help="format of the probability and mask volumes")
+    p.add_argument("--mesh", default=None, choices=["ply", "stl"], help="also write the phase's surface mesh")
+    p.add_argument("--mesh-step", type=int, default=1, metavar="N",
+                   help="--mesh: marching-cubes step in voxels (2 or more for giga-voxel volumes)")
+    p.add_argument("--connectivity", type=int, default=1, choices=[1, 2, 3],
+                   help="3D connectivity of components and percolation: 1 faces (6), 2 edges (18), 3 corners (26)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--tile", type=int, default=None, metavar="PX",
+                   help="models: tile size in px (default: 512-px tiles for slices with a side over 1024 px)")
+    p.add_argument("--tta", nargs="?", const="dihedral", default=None, choices=["none", "flip", "dihedral"],
+                   help="models: test-time augmentation")
+    _add_dask(p, "chunks of slices")
+    p.add_argument("--chunk-slices", type=int, default=8, metavar="N",
+                   help="--dask: slices per chunk of the dask array")
     _add_output(p)
 
     p = _sub(subs, "export", c.cmd_export, "export a trained model to one ONNX file for onnxruntime, "

@@ -45,7 +45,8 @@ def cmd_segment(args: argparse.Namespace) -> None:
     result = segment(args.images, method=args.method, polarity=args.polarity, window_size=args.window_size,
                      k=args.k, sigma=args.sigma, sigmas=args.sigmas, thin=args.thin,
                      pixel_size=args.pixel_size, mask=args.mask, tune=args.tune, positive=args.positive,
-                     tune_metric=args.tune_metric, output=args.output, force=args.force, progress=True)
+                     tune_metric=args.tune_metric, dask=args.dask, workers=args.workers, output=args.output,
+                     force=args.force, progress=True)
     _show(args, result.text)
 
 
@@ -135,8 +136,22 @@ def cmd_predict(args: argparse.Namespace) -> None:
     result = predict(args.models, args.image, pixel_size=args.pixel_size, device=args.device,
                      rescale=args.rescale, threshold=args.threshold, thin=args.thin, tile_size=args.tile,
                      overlap=args.overlap, batch_size=args.batch, tta=args.tta, precision=args.precision,
-                     backend=args.backend, grains=args.grains, config=args.config,
-                     output=args.output, force=args.force, progress=True)
+                     backend=args.backend, grains=args.grains, config=args.config, dask=args.dask,
+                     workers=args.workers, output=args.output, force=args.force, progress=True)
+    _show(args, result.text)
+
+
+# ------------------------------------------------------------------------------- volume
+def cmd_volume(args: argparse.Namespace) -> None:
+    from microseg.tasks import volume
+
+    result = volume(args.stack, models=args.models, method=args.method, context=args.context,
+                    threshold=args.threshold, pixel_size=args.pixel_size, slice_spacing=args.slice_spacing,
+                    polarity=args.polarity, window_size=args.window_size, k=args.k, sigma=args.sigma,
+                    tile_size="auto" if args.tile is None else args.tile, tta=args.tta or False,
+                    device=args.device, fmt=args.fmt, mesh=args.mesh, mesh_step=args.mesh_step,
+                    connectivity=args.connectivity, dask=args.dask, workers=args.workers,
+                    chunk_slices=args.chunk_slices, output=args.output, force=args.force, progress=True)
     _show(args, result.text)
 
 

@@ -24,7 +24,7 @@ _TASKS = {
     "demo": "_demo", "synth": "_synth",
     "ebsd": "_ebsd", "labels": "_labels",
     "train": "_train", "cv": "_train",
-    "predict": "_predict", "segment": "_segment",
+    "predict": "_predict", "segment": "_segment", "volume": "_volume",
     "grains": "_grains", "evaluate": "_evaluate",
     "models": "_models", "export": "_export",
 }

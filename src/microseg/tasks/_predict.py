@@ -192,8 +192,8 @@ def predict(models: Any, images: Any, *, pixel_size: float | None = None, device
             rescale: bool = True, threshold: float | None = None, thin: bool = True,
             tile_size: int | str | None = None, overlap: float | None = None, batch_size: int | None = None,
             tta: bool | str | None = None, precision: str | None = None, backend: str | None = None,
-            grains: bool = False, config: Any = None, output: str | os.PathLike | None = None,
-            force: bool = False, progress: bool = False) -> PredictResult:
+            grains: bool = False, config: Any = None, dask: str | None = None, workers: int | None = None,
+            output: str | os.PathLike | None = None, force: bool = False, progress: bool = False) -> PredictResult:
     """Predict probability maps with one model or an ensemble (what ``microseg predict`` does).
 
     Parameters
@@ -251,6 +251,13 @@ def predict(models: Any, images: Any, *, pixel_size: float | None = None, device
         YAML file is read for that section, and for ``grains``); the resolved section is
         written with the outputs as ``config.yaml`` (only when a config is given, so that
         several runs may write their images into one folder).
+    dask : str, optional
+        ``"local"``: one task per image on a :class:`distributed.LocalCluster` of ``workers``
+        single-threaded processes (default one per core); an address (``tcp://host:8786``):
+        on that scheduler, whose workers must see the files. Each worker loads the models
+        once; the outputs equal this process's (:mod:`microseg.tasks._dask`).
+    workers : int, optional
+        Workers of the local cluster.
     output : path, optional
         Folder to write the result to (checked first; each image's files are written into
         a temporary folder inside it as soon as they are made, and all are moved into place
@@ -268,8 +275,7 @@ def predict(models: Any, images: Any, *, pixel_size: float | None = None, device
         :func:`microseg.infer.predict_ensemble`.
     """
     from microseg.infer.config import InferConfig
-    from microseg.infer.onnx import as_backend
-    from microseg.infer.predict import as_loaded_models, check_options
+    from microseg.infer.predict import check_options
     from microseg.infer.runner import resolve_tta
 
     given = {"threshold": None if threshold is None else check_fraction(threshold, "threshold", what="a probability"),
@@ -291,27 +297,56 @@ def predict(models: Any, images: Any, *, pixel_size: float | None = None, device
     names += ["config.yaml"] if config is not None else []
     if output is not None:   # before the models are loaded
         check_outputs(output, names, force=force)
-    loaded = as_loaded_models(models)
-    if backend is None and any(type(m.model).__name__ == "OnnxModel" for m in loaded):
-        cfg = dataclasses.replace(cfg, backend="onnx")   # an ONNX file names its backend
-    loaded = as_backend(loaded, cfg.backend, device=str(options["device"]))
-    thinned = bool(thin) and all(m.metadata.get("thin") for m in loaded)
-    job = _Job(loaded, pixel_size=pixel_size, device=device, rescale=rescale, threshold=cfg.threshold,
-               thinned=thinned, run=run, progress=progress and len(inputs) == 1,
-               grains=section_config(config, "grains") if grains else None)
-    settings = {"threshold": cfg.threshold, "thin": thinned, "device": str(device), "rescale": bool(rescale),
+    spec = _JobSpec(models, backend=backend, cfg=cfg, device=device, pixel_size=pixel_size, rescale=rescale,
+                    thin=thin, run=run, progress=progress and len(inputs) == 1 and dask is None,
+                    grains=section_config(config, "grains") if grains else None,
+                    resolved_device=str(options["device"]))
+    job = spec.build()
+    cfg = job.cfg
+    settings = {"threshold": cfg.threshold, "thin": job.thinned, "device": str(device), "rescale": bool(rescale),
                 "backend": cfg.backend, **run}
     resolved = None if config is None else cfg
-    bar = _progress(inputs, enabled=progress and len(inputs) > 1, desc="predict", total=len(inputs))
+    model_names = tuple(m.name for m in job.loaded)
     if output is None:
-        items = tuple(job.measured(job.in_memory(inp)) for inp in bar)
-        return PredictResult(items, models=tuple(m.name for m in loaded), settings=settings, config=resolved)
+        if dask is None:
+            bar = _progress(inputs, enabled=progress and len(inputs) > 1, desc="predict", total=len(inputs))
+            items = tuple(job.measured(job.in_memory(inp)) for inp in bar)
+        else:
+            items = _on_dask(spec, inputs, None, dask=dask, workers=workers, progress=progress)
+        return PredictResult(items, models=model_names, settings=settings, config=resolved)
     with Staging(output, names, force=force) as staging:
-        items = tuple(job.into(staging, inp) if _streams(inp) else job.written(staging, job.in_memory(inp))
-                      for inp in bar)
+        if dask is None:
+            bar = _progress(inputs, enabled=progress and len(inputs) > 1, desc="predict", total=len(inputs))
+            items = tuple(_one(job, inp, staging) for inp in bar)
+        else:
+            items = _on_dask(spec, inputs, staging, dask=dask, workers=workers, progress=progress)
         staging.write(PredictResult((), config=resolved).files())
     items = tuple(_opened(i, staging.folder) for i in items)
-    return PredictResult(items, models=tuple(m.name for m in loaded), settings=settings, config=resolved)
+    return PredictResult(items, models=model_names, settings=settings, config=resolved)
+
+
+def _one(job: _Job, inp: Input, staging: Staging | None) -> PredictedImage:
+    """One image: in memory (no staging), or into its files in ``staging`` (region by region when large)."""
+    if staging is None:
+        return job.measured(job.in_memory(inp))
+    return job.into(staging, inp) if _streams(inp) else job.written(staging, job.in_memory(inp))
+
+
+def _on_worker(inp: Input, *, spec: _JobSpec, staging: Staging | None) -> PredictedImage:
+    """:func:`_one` on a dask worker; the worker builds the run's job (loads the models) once."""
+    from microseg.tasks._dask import worker_cached
+
+    return _one(worker_cached(spec.key, spec.build), inp, staging)
+
+
+def _on_dask(spec: _JobSpec, inputs: list[Input], staging: Staging | None, *, dask: str, workers: int | None,
+             progress: bool) -> tuple[PredictedImage, ...]:
+    """Every image as one task on a dask cluster (:mod:`microseg.tasks._dask`), in input order."""
+    from microseg.tasks._dask import dask_client, map_inputs
+
+    with dask_client(dask, workers=workers, progress=progress) as client:
+        return tuple(map_inputs(client, _on_worker, inputs, names=[i.name for i in inputs], progress=progress,
+                                desc="predict", spec=spec, staging=staging))
 
 
 def _streams(inp: Input) -> bool:
@@ -349,6 +384,39 @@ def _open_output(path: Any) -> Any:
             return io.open_image(path)
 
 
+@dataclass(frozen=True)
+class _JobSpec:
+    """What a :class:`_Job` is made of, picklable: a dask worker builds the job from it once."""
+
+    models: Any
+    backend: str | None
+    cfg: Any
+    device: Any
+    pixel_size: float | None
+    rescale: bool
+    thin: bool
+    run: dict
+    progress: bool
+    grains: Any = None
+    resolved_device: str = "cpu"   #: the device ``device`` resolved to (``"auto"`` -> cpu or cuda)
+    key: str = field(default_factory=lambda: os.urandom(8).hex())
+
+    def build(self) -> _Job:
+        """Load the models (on the backend asked) and decide the thinning."""
+        from microseg.infer.onnx import as_backend
+        from microseg.infer.predict import as_loaded_models
+
+        cfg = self.cfg
+        loaded = as_loaded_models(self.models)
+        if self.backend is None and any(type(m.model).__name__ == "OnnxModel" for m in loaded):
+            cfg = dataclasses.replace(cfg, backend="onnx")   # an ONNX file names its backend
+        loaded = as_backend(loaded, cfg.backend, device=self.resolved_device)
+        thinned = bool(self.thin) and all(m.metadata.get("thin") for m in loaded)
+        return _Job(loaded, pixel_size=self.pixel_size, device=self.device, rescale=self.rescale,
+                    threshold=cfg.threshold, thinned=thinned, run=self.run, progress=self.progress,
+                    grains=self.grains, cfg=cfg)
+
+
 @dataclass
 class _Job:
     """The models and settings of one ``predict`` call, applied to one input at a time."""
@@ -362,6 +430,7 @@ class _Job:
     run: dict
     progress: bool
     grains: Any = None   #: the grains section, when the grains are measured
+    cfg: Any = None      #: the resolved infer section
 
     def in_memory(self, inp: Input) -> PredictedImage:
         """Predict an input whole in memory (tiles blended into arrays)."""

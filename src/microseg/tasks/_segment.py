@@ -122,17 +122,20 @@ class SegmentedImage:
         from microseg import io
 
         name, px = self.name, self.pixel_size
-        if self.streamed:   # already on disk, too large for memory: copied where asked
-            return [(f"{name}_prob.tif", lambda p: copy_writer(self.prob.path)(p)),
-                    (f"{name}_mask.tif", lambda p: copy_writer(self.mask.path)(p))]
+        table = []
         if self.is_stack:
             rows = "slice,phase_fraction\n" + "".join(f"{z},{f:.6f}\n" for z, f in enumerate(self.phase_fraction))
+            table = [(f"{name}_phase_fraction.csv", lambda p: p.write_text(rows, encoding="utf-8"))]
+        if self.streamed:   # already on disk (too large for memory, or written by a dask worker): copied
+            return [(f"{name}_prob.tif", lambda p: copy_writer(self.prob.path)(p)),
+                    (f"{name}_mask.tif", lambda p: copy_writer(self.mask.path)(p)), *table]
+        if self.is_stack:
             return [
                 (f"{name}_prob.tif", lambda p: io.write_stack(p, self.prob, pixel_size=px,
                                                               slice_spacing=self.slice_spacing, force=True)),
                 (f"{name}_mask.tif", lambda p: io.write_stack(p, self.mask, pixel_size=px,
                                                               slice_spacing=self.slice_spacing, force=True)),
-                (f"{name}_phase_fraction.csv", lambda p: p.write_text(rows, encoding="utf-8")),
+                *table,
             ]
         return [(f"{name}_prob.tif", lambda p: io.write_prob(p, self.prob, pixel_size=px, force=True)),
                 (f"{name}_mask.tif", lambda p: io.write_image(p, self.mask, pixel_size=px, force=True))]
@@ -343,9 +346,10 @@ def _opened(item: SegmentedImage, folder: Path) -> SegmentedImage:
         return item
     from microseg import io
 
+    open_ = io.open_stack if item.is_stack else io.open_image
     with warnings.catch_warnings():   # no pixel size: said when the input was read
         warnings.simplefilter("ignore", UserWarning)
-        prob, mask = (io.open_image(folder / f"{item.name}_{kind}.tif", pixel_size=item.pixel_size)
+        prob, mask = (open_(folder / f"{item.name}_{kind}.tif", pixel_size=item.pixel_size)
                       for kind in ("prob", "mask"))
     return dataclasses.replace(item, prob=prob, mask=mask)
 
@@ -374,8 +378,8 @@ def _tune(method: str, options: dict[str, Any], tune: Any, *, positive: Any, met
 def segment(images: Any, *, method: str = "sauvola", polarity: str | None = None,
             window_size: int | None = None, k: float | None = None, sigma: float | None = None,
             sigmas: Any = None, thin: bool = False, pixel_size: float | None = None, mask: Any = None,
-            tune: Any = None, positive: Any = "blue", tune_metric: str = "iou",
-            output: str | os.PathLike | None = None, force: bool = False,
+            tune: Any = None, positive: Any = "blue", tune_metric: str = "iou", dask: str | None = None,
+            workers: int | None = None, output: str | os.PathLike | None = None, force: bool = False,
             progress: bool = False) -> SegmentResult:
     """Segment images or stacks with a classical method (what ``microseg segment`` does).
 
@@ -412,6 +416,13 @@ def segment(images: Any, *, method: str = "sauvola", polarity: str | None = None
         With ``tune``: the positive class of the masks (:func:`microseg.data.check_positive_class`).
     tune_metric : {"iou", "f1", "bf_f1"}
         With ``tune``: the score to maximise.
+    dask : str, optional
+        ``"local"``: one task per image (stacks included) on a :class:`distributed.LocalCluster`
+        of ``workers`` processes; an address: on that scheduler, whose workers must see the
+        files. Each worker writes its image's files into the run's temporary folder; the
+        outputs equal this process's (:mod:`microseg.tasks._dask`).
+    workers : int, optional
+        Workers of the local cluster.
     output : path, optional
         Folder to write the result to (checked first, written last, all files or none). A 2D
         image file of more than :data:`STREAM_PIXELS` pixels is then segmented band by band
@@ -453,13 +464,46 @@ def segment(images: Any, *, method: str = "sauvola", polarity: str | None = None
     how = {"segmenter": segmenter.describe(), "tuned": tuned,
            "tuned_on": None if tune is None else str(tune), "area": area_name}
     streams = [output is not None and _streams(inp) for inp in inputs]
-    if not any(streams):
+    if dask is None and not any(streams):
         result = SegmentResult(tuple(_segment_one(segmenter, inp, **each) for inp in inputs), **how)
         if output is not None:
             result.write(output, force=force)
         return result
+    if output is None:   # dask, in memory: each image's arrays come back from its worker
+        return SegmentResult(_on_dask(segmenter, inputs, None, each, dask=dask, workers=workers,
+                                      progress=progress), **how)
     with Staging(output, _output_names(inputs, tuned=tune is not None), force=force) as staging:
-        items = tuple(_stream_one(segmenter, inp, staging, **each) if stream
-                      else _segment_one(segmenter, inp, **each) for inp, stream in zip(inputs, streams))
-        staging.write(SegmentResult(items, **how).files())   # the streamed maps are already there
+        if dask is None:
+            items = tuple(_one(segmenter, inp, staging, each) for inp in inputs)
+        else:
+            items = _on_dask(segmenter, inputs, staging, each, dask=dask, workers=workers, progress=progress)
+        staging.write(SegmentResult(items, **how).files())   # the staged maps are already there
     return SegmentResult(tuple(_opened(item, staging.folder) for item in items), **how)
+
+
+def _one(segmenter: Any, inp: Input, staging: Staging | None, each: dict) -> SegmentedImage:
+    """One input: streamed into its files when large, else in memory (into ``staging`` on a dask worker)."""
+    if staging is not None and _streams(inp):
+        return _stream_one(segmenter, inp, staging, **each)
+    return _segment_one(segmenter, inp, **each)
+
+
+def _on_worker(inp: Input, *, segmenter: Any, staging: Staging | None, each: dict) -> SegmentedImage:
+    """:func:`_one` on a dask worker; an in-memory item's files are written into ``staging`` there."""
+    item = _one(segmenter, inp, staging, {**each, "progress": False})
+    if staging is None or item.streamed:
+        return item
+    for name, writer in item.files():
+        writer(staging.path(name))
+    return dataclasses.replace(item, prob=_Staged(staging.path(f"{item.name}_prob.tif")),
+                               mask=_Staged(staging.path(f"{item.name}_mask.tif")))
+
+
+def _on_dask(segmenter: Any, inputs: list[Input], staging: Staging | None, each: dict, *, dask: str,
+             workers: int | None, progress: bool) -> tuple[SegmentedImage, ...]:
+    """Every input as one task on a dask cluster (:mod:`microseg.tasks._dask`), in input order."""
+    from microseg.tasks._dask import dask_client, map_inputs
+
+    with dask_client(dask, workers=workers, progress=progress) as client:
+        return tuple(map_inputs(client, _on_worker, inputs, names=[i.name for i in inputs], progress=progress,
+                                desc="segment", segmenter=segmenter, staging=staging, each=each))

@@ -1,0 +1,209 @@
+"""``--dask [ADDRESS]``: the tasks' work on a dask.distributed cluster.
+
+:func:`dask_client` opens a client: a :class:`distributed.LocalCluster` on this machine
+(``"local"``, what ``--dask`` alone means: one single-threaded worker process per core), or
+the scheduler at an address (``tcp://host:8786``). :func:`map_inputs` runs one task per
+image and :func:`compute` a collection (a volume's ``dask.array`` graph), both with a
+progress bar fed by the cluster; the dashboard's address is logged and printed with
+progress. dask, not microseg, schedules, retries and moves the work: a worker that dies
+has its task run again elsewhere (up to ``distributed.scheduler.allowed-failures`` times);
+when it keeps dying the run fails with :class:`ClusterError`, and the task's staged
+outputs are removed with the rest (:class:`~microseg.tasks._base.Staging`).
+
+Workers read inputs and write outputs by path, so on a cluster of several machines the
+input and output folders must be on a file system they all see.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from microseg._util import InputError, MicrosegError
+
+log = logging.getLogger(__name__)
+
+__all__ = ["LOCAL", "ClusterError", "dask_client", "map_inputs", "compute", "worker_cached"]
+
+#: What ``--dask`` without an address means: a LocalCluster on this machine.
+LOCAL = "local"
+#: Seconds to wait for a scheduler given by address.
+CONNECT_TIMEOUT = 10
+
+
+class ClusterError(MicrosegError, RuntimeError):
+    """The cluster could not finish the work (a worker kept dying, the scheduler went away)."""
+
+
+def _distributed() -> Any:
+    try:
+        import distributed
+    except ImportError as exc:
+        raise InputError('--dask needs dask.distributed: pip install "microseg[dask]"') from exc
+    return distributed
+
+
+def _say(text: str, progress: bool) -> None:
+    log.info("%s", text)
+    if progress:
+        print(text, file=sys.stderr)
+
+
+@contextlib.contextmanager
+def dask_client(address: str | None = LOCAL, *, workers: int | None = None,
+                progress: bool = False) -> Iterator[Any]:
+    """A :class:`distributed.Client` for the run; ``None`` yields None (no dask).
+
+    Parameters
+    ----------
+    address : str or None
+        ``"local"``: start a LocalCluster of ``workers`` single-threaded processes (default:
+        one per core) and close it at the end; otherwise a scheduler address
+        (``tcp://10.0.0.5:8786``, ``localhost:8786``) reached within :data:`CONNECT_TIMEOUT` s.
+    workers : int, optional
+        Workers of the LocalCluster.
+    progress : bool
+        Print the dashboard's address (standard error).
+
+    Raises
+    ------
+    InputError
+        If the scheduler cannot be reached (one line with the address), or dask is missing.
+    """
+    if address is None:
+        yield None
+        return
+    distributed = _distributed()
+    if str(address).lower() == LOCAL:
+        from microseg._validate import check_int
+
+        n = check_int(workers, "workers", low=1) if workers is not None else max(1, os.cpu_count() or 1)
+        with _quiet_dask():
+            cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                               dashboard_address=":0" if _has_bokeh() else None)
+            client = distributed.Client(cluster)
+        where = f"a local dask cluster of {n} worker(s)"
+    else:
+        cluster = None
+        try:
+            with _quiet_dask():
+                client = distributed.Client(str(address), timeout=f"{CONNECT_TIMEOUT}s")
+        except (OSError, TimeoutError) as exc:
+            raise InputError(f"--dask {address}: cannot reach a dask scheduler there within "
+                             f"{CONNECT_TIMEOUT} s ({type(exc).__name__}); start one (`dask scheduler`, then "
+                             "`dask worker ADDRESS`) or give --dask without an address for a local cluster") from None
+        where = f"the dask scheduler at {address} ({len(client.scheduler_info().get('workers', {}))} worker(s))"
+    link = client.dashboard_link if _has_bokeh() or cluster is None else None
+    _say(f"running on {where}" + (f"; dashboard {link}" if link else ""), progress)
+    try:
+        yield client
+    finally:
+        with _quiet_dask():
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+
+def _has_bokeh() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("bokeh") is not None
+
+
+@contextlib.contextmanager
+def _quiet_dask() -> Iterator[None]:
+    """distributed's start-up and shut-down chatter (INFO logs, port warnings) kept out of the user's way."""
+    import warnings
+
+    names = ("distributed", "distributed.core", "distributed.scheduler", "distributed.nanny",
+             "distributed.worker", "distributed.http.proxy", "distributed.deploy.spec")
+    saved = {n: logging.getLogger(n).level for n in names}
+    for n in names:
+        logging.getLogger(n).setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for n, level in saved.items():
+            logging.getLogger(n).setLevel(level)
+
+
+def _raise_cluster_error(exc: BaseException, what: str) -> None:
+    distributed = _distributed()
+    if isinstance(exc, distributed.KilledWorker):
+        raise ClusterError(f"{what}: a dask worker died each time it ran it (the task was retried; out of "
+                           "memory?); nothing was written") from None
+    if isinstance(exc, (distributed.comm.CommClosedError, OSError)) and not isinstance(exc, MicrosegError):
+        raise ClusterError(f"{what}: lost the dask cluster ({type(exc).__name__}: {exc}); nothing was written") from None
+
+
+def map_inputs(client: Any, fn: Callable[..., Any], inputs: Sequence[Any], *, names: Sequence[str],
+               progress: bool = False, desc: str = "images", **kwargs: Any) -> list[Any]:
+    """``[fn(item, **kwargs) for item in inputs]``, one dask task per item, in order.
+
+    ``names`` name the items in messages (a failure of an item is raised as it was raised on
+    the worker, so an :class:`~microseg._util.InputError` about a file stays one). ``kwargs``
+    go with every task (they are small: model paths, settings; a worker builds what is heavy
+    once, :func:`worker_cached`). They are not scattered: scattered data dies with its worker,
+    and the task that needs it could then not be run again elsewhere.
+    """
+    from microseg._util import progress as _progress
+
+    distributed = _distributed()
+    futures = client.map(fn, list(inputs), key=[f"microseg-{n}-{os.urandom(4).hex()}" for n in names],
+                         pure=False, **kwargs)
+    where = dict(zip((f.key for f in futures), names))
+    current = None
+    try:
+        for current in _progress(distributed.as_completed(futures), enabled=progress, desc=desc,
+                                 total=len(futures)):
+            if current.status == "error":
+                current.result()   # raises the worker's exception here
+        return client.gather(futures)
+    except BaseException as exc:
+        for f in futures:
+            f.cancel()
+        _raise_cluster_error(exc, "the run" if current is None else where[current.key])
+        raise
+
+
+def compute(client: Any, collections: Sequence[Any], *, progress: bool = False, desc: str = "chunks",
+            what: str = "the volume") -> list[Any]:
+    """Compute dask collections on the cluster; a bar over their chunks (one future each)."""
+    from microseg._util import progress as _progress
+
+    distributed = _distributed()
+    pieces = [list(c.to_delayed().ravel()) if hasattr(c, "to_delayed") else [c] for c in collections]
+    flat = [d for piece in pieces for d in piece]
+    futures = client.compute(flat)
+    try:
+        for future in _progress(distributed.as_completed(futures), enabled=progress, desc=desc,
+                                total=len(futures)):
+            if future.status == "error":
+                future.result()
+        results = client.gather(futures)
+    except BaseException as exc:
+        for f in futures:
+            f.cancel()
+        _raise_cluster_error(exc, what)
+        raise
+    out, i = [], 0
+    for piece in pieces:
+        out.append(results[i:i + len(piece)])
+        i += len(piece)
+    return out
+
+
+_CACHE: dict[str, Any] = {}
+
+
+def worker_cached(key: str, build: Callable[[], Any]) -> Any:
+    """``build()`` once per process for ``key`` (a dask worker builds the run's models once)."""
+    if key not in _CACHE:
+        _CACHE.clear()   # one run's models per process at a time
+        _CACHE[key] = build()
+    return _CACHE[key]
