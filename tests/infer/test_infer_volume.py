@@ -144,3 +144,13 @@ def test_the_classical_predictor_segments_the_middle_slice():
     stack[0] = 200
     p = classic_slice_predictor(seg)(stack)
     assert np.array_equal(p >= 0.5, seg.predict(stack[1]) >= 0.5)
+
+
+def test_a_2_5d_model_refuses_a_2d_image():
+    from microseg.infer import predict_image
+
+    model = (_MeanModel(3), {"input": {"context": 1}})
+    with pytest.raises(InputError, match="2.5D model .* microseg volume"):
+        predict_image(model, np.zeros((16, 16), np.float32), device="cpu")
+    three = np.zeros((3, 16, 16), np.float32)   # its channels given: taken as they are
+    assert predict_image(model, three, device="cpu").shape == (16, 16)

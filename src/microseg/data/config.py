@@ -64,6 +64,21 @@ class DataConfig:
     of EBSD-derived labels; validation always scores against the 1-px label.
     ``intensity``, ``blur``, ``noise``: photometric jitter of training items
     (:func:`microseg.data.augment`) for models meant for other microscopes and settings.
+
+    ``context`` (int >= 0, default 0): neighbouring slices each side given as extra channels
+    (2.5D, for ``microseg volume``). Images in ``pairs`` may be ``(Z, Y, X)`` stacks
+    (multi-page TIFF, best ImageJ hyperstacks) with mask stacks of the same shape; every
+    slice is one sample (``<stem>_z012``) whose channels are the slices ``z - k .. z + k``,
+    the edge slice repeated beyond the ends, as ``microseg volume`` gives them
+    (:mod:`microseg.data.stacks`). With ``context: 0`` a stack's slices are 1-channel
+    samples; ``context > 0`` refuses 2D images ("2.5D needs stacks") and needs
+    ``model.in_channels: 2k + 1``; ``synthetic:porous`` then makes FIB-SEM stacks
+    (``synthetic.depth`` slices each, also with ``context: 0`` when ``depth`` is given).
+    ``model.json`` records ``input.context``. Splits keep a stack's neighbouring slices apart:
+    every split (``columns``, ``random``, ``crops``) validates on one contiguous block of
+    ``floor(val_fraction × Z)`` slices per stack (at least one) and trains only on slices
+    ``2k + 1`` or more away from it (:func:`microseg.data.stacks.slice_block_split`), so no
+    training input holds a validation slice; 2D images are split as before.
     """
 
     pairs: Any = "synthetic:se"
@@ -84,6 +99,7 @@ class DataConfig:
     normalize: str | None = "per_image"
     median: int = 0
     target: str = "boundaries"
+    context: int = 0
     pixel_size: float | None = None
     min_valid: float = 0.5
     label_width: int = 1
@@ -107,6 +123,9 @@ class DataConfig:
         if self.label_width < 1 or self.label_width % 2 == 0:
             raise InputError(f"data.label_width must be an odd number of px >= 1; got {self.label_width}")
         check_fraction(self.min_valid, "data.min_valid")
+        if isinstance(self.context, bool) or not isinstance(self.context, int) or self.context < 0:
+            raise InputError(f"data.context must be an integer >= 0 (neighbouring slices each side as channels; "
+                             f"0 = 2D); got {self.context!r}")
         if not 0 <= self.val_fraction < 1:
             raise InputError(f"data.val_fraction must be in [0, 1); got {self.val_fraction}")
         if self.patch < 8 or self.chip < 8:

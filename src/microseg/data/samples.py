@@ -12,6 +12,12 @@ Two layouts are read:
 * a CSV list of pairs with the columns ``image,mask`` (paths relative to the CSV),
   :func:`load_pair_list`.
 
+In each layout an image may be a ``(Z, Y, X)`` stack (a multi-page TIFF, best an ImageJ
+hyperstack) whose mask is a stack of the same shape: every slice becomes one sample
+(``<stem>_z012``, :func:`~microseg.data.stacks.stack_samples`), its image the slice with
+``context`` neighbouring slices each side as channels (2.5D, edge slices repeated as
+:func:`microseg.data.stacks.neighbour_indices` says). ``context > 0`` needs stacks.
+
 Masks are decoded by :func:`microseg.data.masks.binary_mask`: colour masks (RGB/RGBA, any
 bit depth) mark the positive class by an exact colour (pure blue secondary γ′, pure red
 tertiary γ′); label masks by class values (``positive=[1, 2]``); grey masks must be binary
@@ -28,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from microseg._util import IGNORE_LABEL, InputError
+from microseg._validate import check_int
 from microseg.data.masks import (
     MASK_COLOURS, POSITIVE_OPTIONS, _binary_mask, binary_mask, check_positive_class,
 )
@@ -52,6 +59,7 @@ class Sample:
     image : ndarray of float32
         ``(C, H, W)``, C = 1 (grey) or 3 (RGB), integer images scaled to [0, 1] by the range
         of their dtype (uint8 / 255, uint16 / 65535); float images are kept as they are.
+        A slice of a stack with ``context`` k has ``C = 2k + 1``: slices ``z - k .. z + k``.
     mask : ndarray of uint8
         ``(H, W)``, 1 = positive (boundary or phase), 0 = background.
     name : str
@@ -63,6 +71,10 @@ class Sample:
     valid : ndarray of bool, optional
         ``(H, W)``, True where the mask is known (e.g. covered by the EBSD map, away from
         fiducials); ``None`` means everywhere. Training and validation ignore the rest.
+    z : int, optional
+        The slice's index in its stack (``source``) when the sample is a slice of a
+        ``(Z, Y, X)`` stack; ``None`` for a 2D image. Splits keep a stack's neighbouring
+        slices on one side (:func:`microseg.data.stacks.stack_slice_split`).
     """
 
     image: np.ndarray
@@ -71,6 +83,7 @@ class Sample:
     pixel_size: float | None = None
     source: str = ""
     valid: np.ndarray | None = None
+    z: int | None = None
 
     def __post_init__(self) -> None:
         if self.valid is not None and tuple(self.valid.shape) != tuple(self.mask.shape):
@@ -91,7 +104,8 @@ class Sample:
     def __repr__(self) -> str:
         return (f"Sample(name={self.name!r}, image={self.image.shape}, "
                 f"positive={float(self.mask.mean()) if self.mask.size else 0.0:.3f}, "
-                f"valid={self.valid_fraction:.3f}, pixel_size={self.pixel_size}, source={self.source!r})")
+                f"valid={self.valid_fraction:.3f}, pixel_size={self.pixel_size}, source={self.source!r}"
+                + ("" if self.z is None else f", z={self.z}") + ")")
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -152,6 +166,13 @@ def _check_same_shape(image: np.ndarray, mask: np.ndarray, image_path, mask_path
                          f"mask {mask_path} is {mask.shape[0]} × {mask.shape[1]}; they must match")
 
 
+def _refuse_2d(image_path: Path, context: int) -> None:
+    if context:
+        raise InputError(f"{image_path}: a 2D image, but context {context} (data.context) takes slices "
+                         f"z-{context}..z+{context} of a stack: 2.5D needs stacks; give (Z, Y, X) multi-page "
+                         "TIFFs (ImageJ hyperstacks) with mask stacks of the same shape, or set data.context: 0")
+
+
 def load_pair_folder(folder: str | os.PathLike, *, channels: int = 1) -> Sample:
     """Read a training pair folder (``image.tif`` + ``boundaries.tif``) as a :class:`Sample`.
 
@@ -174,8 +195,21 @@ def load_pair_folder(folder: str | os.PathLike, *, channels: int = 1) -> Sample:
     MissingFileError
         If the folder, ``image.tif`` or ``boundaries.tif`` is missing.
     InputError
-        If image and boundaries differ in size or the boundaries are not binary.
+        If image and boundaries differ in size or the boundaries are not binary, or
+        ``image.tif`` is a ``(Z, Y, X)`` stack (:func:`load_samples` reads those, one sample
+        per slice).
     """
+    samples = _pair_folder_samples(folder, channels=channels)
+    if samples[0].z is not None:
+        raise InputError(f"{Path(folder) / PAIR_IMAGE}: a (Z, Y, X) stack of {len(samples)} slices; read it "
+                         "with load_samples(folder, context=k), one sample per slice")
+    return samples[0]
+
+
+def _pair_folder_samples(folder: str | os.PathLike, *, channels: int = 1, context: int = 0) -> list[Sample]:
+    """The sample of a training pair folder, or one per slice when its ``image.tif`` is a stack."""
+    from microseg.data.stacks import _load_stack_pair, open_if_stack
+
     folder = Path(folder)
     if not folder.is_dir():
         raise MissingFileError(f"{folder}: no such folder (training pair folder expected)")
@@ -184,6 +218,15 @@ def load_pair_folder(folder: str | os.PathLike, *, channels: int = 1) -> Sample:
         if not path.is_file():
             raise MissingFileError(f"{path}: missing; a training pair folder holds {PAIR_IMAGE} "
                                    f"and {PAIR_MASK}")
+    stack = open_if_stack(image_path)
+    if stack is not None:
+        return _load_stack_pair(
+            image_path, stack, mask_path,
+            lambda a: _binary_mask(a, positive="nonzero", threshold=None, allow_empty=True, path=mask_path,
+                                   hints=False),
+            context=context, channels=channels,
+            valid_path=folder / PAIR_VALID if (folder / PAIR_VALID).is_file() else None)
+    _refuse_2d(image_path, context)
     img = _read_image_quiet(image_path, channels=channels)
     image = to_float_image(img.data, channels=channels, name=str(image_path))
     mask = _binary_mask(read_raw(check_input_file(mask_path, what="mask")).data, positive="nonzero",
@@ -196,23 +239,34 @@ def load_pair_folder(folder: str | os.PathLike, *, channels: int = 1) -> Sample:
         _check_same_shape(image, valid, image_path, folder / PAIR_VALID)
         if not valid.any():
             raise InputError(f"{folder / PAIR_VALID}: no valid pixel; the label is unknown everywhere")
-    return Sample(image, mask, folder.name, img.pixel_size, str(folder), valid)
+    return [Sample(image, mask, folder.name, img.pixel_size, str(folder), valid)]
 
 
 def _load_pair(image_path: Path, mask_path: Path, *, positive, mask_threshold, allow_empty: bool,
-               channels: int) -> Sample:
+               channels: int, context: int = 0) -> list[Sample]:
+    """The sample of an image and its mask, or one per slice when the image is a stack."""
+    from microseg.data.stacks import _load_stack_pair, open_if_stack
+
+    stack = open_if_stack(image_path)
+    if stack is not None:
+        return _load_stack_pair(
+            image_path, stack, mask_path,
+            lambda a: binary_mask(a, positive=positive, threshold=mask_threshold, allow_empty=allow_empty,
+                                  path=mask_path),
+            context=context, channels=channels)
+    _refuse_2d(image_path, context)
     img = _read_image_quiet(image_path, channels=channels)
     image = to_float_image(img.data, channels=channels, name=str(image_path))
     mask = binary_mask(read_raw(check_input_file(mask_path, what="mask")).data, positive=positive,
                        threshold=mask_threshold, allow_empty=allow_empty, path=mask_path)
     _check_same_shape(image, mask, image_path, mask_path)
-    return Sample(image, mask, image_path.stem, img.pixel_size, str(image_path))
+    return [Sample(image, mask, image_path.stem, img.pixel_size, str(image_path))]
 
 
 def load_image_mask_folders(images_dir: str | os.PathLike, masks_dir: str | os.PathLike, *,
                             mask_suffix: str | None = None, image_suffix: str = "", positive="blue",
                             mask_threshold: float | None = None, allow_empty: bool = False,
-                            channels: int = 1) -> list[Sample]:
+                            channels: int = 1, context: int = 0) -> list[Sample]:
     """Read every image of ``images_dir`` with its mask in ``masks_dir`` (paired by :func:`find_pairs`).
 
     Parameters
@@ -233,6 +287,11 @@ def load_image_mask_folders(images_dir: str | os.PathLike, masks_dir: str | os.P
         Accept masks that hold labels but none that is positive (as all background).
     channels : {1, 3}
         Channels of ``Sample.image`` (RGB images of a grey micrograph are made grey).
+    context : int
+        An image that is a ``(Z, Y, X)`` stack (multi-page TIFF, its mask a stack of the
+        same shape) gives one sample per slice with ``context`` neighbouring slices each
+        side as channels (:func:`~microseg.data.stacks.stack_samples`); ``context > 0``
+        refuses 2D images.
 
     Returns
     -------
@@ -247,14 +306,15 @@ def load_image_mask_folders(images_dir: str | os.PathLike, masks_dir: str | os.P
     """
     positive = check_positive_class(positive)
     pairs = find_pairs(images_dir, masks_dir, mask_suffix=mask_suffix, image_suffix=image_suffix)
-    samples = [_load_pair(i, m, positive=positive, mask_threshold=mask_threshold, allow_empty=allow_empty,
-                          channels=channels) for i, m in pairs]
+    samples = [s for i, m in pairs for s in _load_pair(i, m, positive=positive, mask_threshold=mask_threshold,
+                                                         allow_empty=allow_empty, channels=channels,
+                                                         context=context)]
     logger.debug("read %d samples from %s", len(samples), images_dir)
     return samples
 
 
 def load_pair_list(path: str | os.PathLike, *, positive="blue", mask_threshold: float | None = None,
-                   allow_empty: bool = False, channels: int = 1) -> list[Sample]:
+                   allow_empty: bool = False, channels: int = 1, context: int = 0) -> list[Sample]:
     """Read the image/mask pairs listed in a CSV file with the columns ``image,mask``.
 
     Parameters
@@ -262,13 +322,14 @@ def load_pair_list(path: str | os.PathLike, *, positive="blue", mask_threshold: 
     path : str or path-like
         A CSV file (UTF-8, header line ``image,mask``; other columns are ignored). Relative
         paths are relative to the CSV's folder.
-    positive, mask_threshold, allow_empty, channels
-        As in :func:`load_image_mask_folders`.
+    positive, mask_threshold, allow_empty, channels, context
+        As in :func:`load_image_mask_folders` (stacks give one sample per slice).
 
     Returns
     -------
     list of Sample
-        In the order of the lines; ``name`` is the image's stem.
+        In the order of the lines; ``name`` is the image's stem (``<stem>_z000``, ... for
+        the slices of a stack).
 
     Raises
     ------
@@ -279,12 +340,14 @@ def load_pair_list(path: str | os.PathLike, *, positive="blue", mask_threshold: 
         If the header lacks ``image`` or ``mask``, a line lacks one, or the list is empty.
     """
     positive = check_positive_class(positive)
-    return [_load_pair(i, m, positive=positive, mask_threshold=mask_threshold, allow_empty=allow_empty,
-                       channels=channels) for i, m in read_pair_list(path)]
+    return [s for i, m in read_pair_list(path)
+            for s in _load_pair(i, m, positive=positive, mask_threshold=mask_threshold, allow_empty=allow_empty,
+                                channels=channels, context=context)]
 
 
 def load_samples(source, *, channels: int = 1, mask_suffix: str | None = None, image_suffix: str = "",
-                 positive="blue", mask_threshold: float | None = None, allow_empty: bool = False) -> list[Sample]:
+                 positive="blue", mask_threshold: float | None = None, allow_empty: bool = False,
+                 context: int = 0) -> list[Sample]:
     """Read samples from pair folders, image and mask folders, a CSV pair list, or a list of them.
 
     Parameters
@@ -300,6 +363,10 @@ def load_samples(source, *, channels: int = 1, mask_suffix: str | None = None, i
     channels, mask_suffix, image_suffix, positive, mask_threshold, allow_empty
         Passed on to :func:`load_pair_folder` (``channels`` only; its ``boundaries.tif`` is
         binary), :func:`load_image_mask_folders` and :func:`load_pair_list`.
+    context : int
+        Neighbouring slices each side as channels (2.5D): every image that is a ``(Z, Y, X)``
+        stack gives one sample per slice (:func:`~microseg.data.stacks.stack_samples`);
+        ``context > 0`` refuses 2D images, naming the file.
 
     Returns
     -------
@@ -312,8 +379,9 @@ def load_samples(source, *, channels: int = 1, mask_suffix: str | None = None, i
     MissingFileError
         If ``source`` names nothing that exists.
     """
+    context = check_int(context, "context", low=0)
     masks = {"positive": check_positive_class(positive), "mask_threshold": mask_threshold,
-             "allow_empty": allow_empty, "channels": channels}
+             "allow_empty": allow_empty, "channels": channels, "context": context}
     names = {"mask_suffix": mask_suffix, "image_suffix": image_suffix}
     if isinstance(source, (list, tuple)):
         out: list[Sample] = []
@@ -332,14 +400,14 @@ def load_samples(source, *, channels: int = 1, mask_suffix: str | None = None, i
         return load_pair_list(path, **masks)
     if path.is_dir():
         if (path / PAIR_IMAGE).is_file():
-            return [load_pair_folder(path, channels=channels)]
+            return _pair_folder_samples(path, channels=channels, context=context)
         pairs = sorted((p for p in path.iterdir() if (p / PAIR_IMAGE).is_file()),
                        key=lambda p: natural_key(p.name))
         if not pairs:
             raise InputError(f"source {path}: is neither a training pair folder ({PAIR_IMAGE} + "
                              f"{PAIR_MASK}) nor a folder of them; for images with masks give "
                              "'IMAGES_DIR:MASKS_DIR' or a CSV list with the columns image,mask")
-        return [load_pair_folder(p, channels=channels) for p in pairs]
+        return [s for p in pairs for s in _pair_folder_samples(p, channels=channels, context=context)]
     text = os.fspath(source)
     if not path.exists() and text.count(":") == 1:
         images_dir, masks_dir = text.split(":")

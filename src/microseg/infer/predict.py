@@ -229,6 +229,11 @@ def _groups(loaded: list[LoadedModel], preprocess: bool | dict, pixel_size: floa
         f = rescale_factor(pixel_size, m.metadata.get("pixel_size_um")) if rescale else 1.0
         spec = preprocess if isinstance(preprocess, dict) else (m.preprocessing if preprocess else None)
         in_ch = int(getattr(m.model, "in_channels", channels))
+        context = int((m.metadata.get("input") or {}).get("context", 0) or 0)
+        if context and channels != in_ch:
+            raise InputError(f"model {m.name!r} is a 2.5D model (context {context}: it takes slices z-{context}..z+"
+                             f"{context} of a stack as its {in_ch} channels); predict stacks with microseg volume, "
+                             f"or give it {in_ch}-channel images")
         key = json.dumps([f, spec, in_ch], sort_keys=True, default=str)
         groups.setdefault(key, (f, spec or None, in_ch, []))[3].append(i)
     return list(groups.values())

@@ -5,9 +5,12 @@
   :mod:`microseg.train.pretrain`);
 - :func:`training_regions`: which windows train and which validate (``data.split``:
   ``columns`` — seed 000's chips minus the held-out column of ``data.fold``; ``random`` —
-  seed 001's random 90/10 patch split; ``crops`` — seed 004's random crops);
+  seed 001's random 90/10 patch split; ``crops`` — seed 004's random crops); the slices of
+  a stack are split by blocks of slices instead (:func:`microseg.data.stacks.slice_block_split`);
+- :func:`check_input_channels`: ``model.in_channels`` must be the channels the data give
+  (``2 k + 1`` grey slices for ``data.context: k``);
 - :func:`build_training_data`, :func:`build_model`, :func:`build_loss`,
-  :func:`model_metadata`.
+  :func:`model_metadata` (with ``input.context`` for :func:`microseg.tasks.volume`).
 """
 from __future__ import annotations
 
@@ -34,13 +37,14 @@ def load_training_samples(data: DataConfig, *, seed: int = 0, pairs: Any = None)
         if data.target != wanted:
             raise InputError(f"data.pairs={pairs!r} makes {wanted} samples but data.target is "
                              f"{data.target!r}; set data.target: {wanted}")
-        return synthetic_samples(mode, seed=seed, **data.synthetic)
+        return synthetic_samples(mode, seed=seed, context=data.context, **data.synthetic)
     if pairs is None or pairs == "" or pairs == []:
         raise InputError("data.pairs is empty; give a training-pair folder, a list of them, "
                          "'IMAGES_DIR:MASKS_DIR', a CSV list (columns image,mask) or 'synthetic:se'")
     samples = load_samples(list(pairs) if isinstance(pairs, (list, tuple)) else pairs, positive=data.positive,
                            mask_suffix=data.mask_suffix, image_suffix=data.image_suffix,
-                           mask_threshold=data.mask_threshold, allow_empty=data.allow_empty)
+                           mask_threshold=data.mask_threshold, allow_empty=data.allow_empty,
+                           context=data.context)
     if data.pixel_size is not None:
         import dataclasses
 
@@ -68,10 +72,19 @@ def training_regions(samples: list, data: DataConfig, *, seed: int = 0) -> tuple
     Logs what the split did (training and validation patches or chips, and from how many
     images) and refuses a split that leaves fewer than :data:`MIN_TRAIN_ITEMS` to train on,
     or none to validate on while ``data.val_fraction > 0``.
+
+    Samples that are slices of a stack (``Sample.z`` set) are split by whole slices,
+    whatever ``data.split``: one contiguous block of slices per stack validates and only
+    slices ``2 k + 1`` or more away from it train (``k`` = ``data.context``; see
+    :func:`microseg.data.stacks.slice_block_split`), so no training input shares a slice
+    with a validation input. Their patches (``random``) or chips (``columns`` less the
+    held-out column, ``crops``) go with their slice; 2D samples are split as before.
     """
     from microseg.data import chip_grid, column_folds, drop_uncovered, random_patch_split, train_val_split
     from microseg.data.splits import Region
 
+    if any(getattr(s, "z", None) is not None for s in samples):
+        return _stack_regions(samples, data, seed=seed)
     if data.split == "random":
         split = random_patch_split(samples, patch=data.patch, val_fraction=data.val_fraction, seed=seed)
         train, val = (drop_uncovered(split.train, samples, min_valid=data.min_valid),
@@ -98,6 +111,45 @@ def training_regions(samples: list, data: DataConfig, *, seed: int = 0) -> tuple
     split = train_val_split(kept, val_fraction=data.val_fraction, seed=seed)
     _check_split(list(split.train), list(split.val), samples, data, dropped=len(regions) - len(kept))
     return list(split.train), list(split.val)
+
+
+def _stack_regions(samples: list, data: DataConfig, *, seed: int = 0) -> tuple[list, list]:
+    """:func:`training_regions` for samples among which are slices of stacks: slices split by blocks."""
+    from microseg.data import chip_grid, column_folds, drop_uncovered, train_val_split
+    from microseg.data.splits import Region
+    from microseg.data.stacks import stack_slice_split
+
+    random = data.split == "random"
+    size, key = (data.patch, "data.patch") if random else (data.chip, "data.chip")
+    column = test_column(data) if data.split == "columns" else None
+    role = stack_slice_split(samples, val_fraction=data.val_fraction, context=data.context, seed=seed)
+    train, val, flat = [], [], []
+    for i, s in enumerate(samples):
+        chips = chip_grid(s.shape, chip=size)
+        if not chips:
+            raise InputError(f"sample {s.name!r} ({s.shape[0]} × {s.shape[1]} px) is smaller than {key} = {size}")
+        if column is not None:
+            chips = list(column_folds(chips, test_columns=(column,))[0].train_chips)
+        regions = [Region(i, c.slices) for c in chips]
+        side = role.get(i)   # None: a 2D image
+        if side == "train":
+            train += regions
+        elif side == "val":
+            val += regions
+        elif side is None:
+            flat += regions
+    if flat:   # 2D images among the stacks: their items split at random, as without stacks
+        split = train_val_split(flat, val_fraction=data.val_fraction, seed=seed)
+        train, val = train + list(split.train), val + list(split.val)
+    kept_train = drop_uncovered(train, samples, min_valid=data.min_valid)
+    kept_val = drop_uncovered(val, samples, min_valid=data.min_valid)
+    gap = sum(r == "gap" for r in role.values())
+    logger.info("stacks split by blocks of slices: %d slices validate, %d train, %d left out as a gap of "
+                "2 × data.context = %d slices around the validation blocks", sum(r == "val" for r in role.values()),
+                sum(r == "train" for r in role.values()), gap, 2 * data.context)
+    _check_split(kept_train, kept_val, samples, data,
+                 dropped=len(train) + len(val) - len(kept_train) - len(kept_val))
+    return kept_train, kept_val
 
 
 def _check_split(train: list, val: list, samples: list, data: DataConfig, *, dropped: int = 0) -> None:
@@ -140,9 +192,15 @@ def _grid(shape, size: int) -> list:
 
 
 def build_training_data(config: Config, *, samples: list | None = None) -> tuple[Any, Any]:
-    """``(train_dataset, val_dataset)`` as :class:`~microseg.data.PatchDataset` s (val may be None)."""
+    """``(train_dataset, val_dataset)`` as :class:`~microseg.data.PatchDataset` s (val may be None).
+
+    ``model.in_channels`` is checked against ``data.context`` first (:func:`check_input_channels`),
+    before any sample is read.
+    """
     from microseg.data import PatchDataset
 
+    if config.train.init_from is None:
+        check_input_channels(config)
     d, seed = config.data, config.train.seed
     samples = samples if samples is not None else load_training_samples(d, seed=seed)
     common = {"patch": d.patch, "normalize": d.normalize or "none", "median": d.median, "seed": seed}
@@ -190,6 +248,7 @@ def build_model(config: Config, *, init_from: Any = None):
     if init_from is not None:
         model, meta = models.load_model(init_from)
         _check_init_matches(config, model, init_from)
+        check_input_channels(config, getattr(model, "in_channels", None), where=f"train.init_from={init_from}")
         logger.info("initialised from %s (%s)", init_from, meta.get("arch", type(model).__name__))
         return model
     m = config.model
@@ -272,12 +331,55 @@ def build_loss(loss: LossConfig):
     return losses.build(loss.name, **options)
 
 
+#: Channels of one training slice: samples are read grey (``load_samples(channels=1)``).
+IMAGE_CHANNELS = 1
+
+
+def check_input_channels(config: Config, in_channels: int | None = None, *, where: str = "model.in_channels") -> int:
+    """The input channels the data give (``2 k + 1`` grey slices for ``data.context: k``); refuse a model that differs.
+
+    ``in_channels``: the model's (default ``config.model.in_channels``); ``where`` names it
+    in the error (a checkpoint's: ``train.init_from=...``).
+
+    Examples
+    --------
+    >>> from microseg.config import load_config
+    >>> check_input_channels(load_config(None, overrides=["data.context=1", "model.in_channels=3"]))
+    3
+    >>> check_input_channels(load_config(None, overrides=["data.context=1"]))
+    Traceback (most recent call last):
+    ...
+    microseg._util.InputError: model.in_channels is 1 but data.context: 1 gives each sample 3 channels (slices z-1..z+1); set model.in_channels: 3 for data.context: 1
+    """
+    k = config.data.context
+    wanted = (2 * k + 1) * IMAGE_CHANNELS
+    have = config.model.in_channels if in_channels is None else in_channels
+    if have is None or int(have) == wanted:
+        return wanted
+    what = f"{wanted} channels (slices z-{k}..z+{k})" if k else "1 channel (a grey image or slice)"
+    if where == "model.in_channels":
+        fix = f"set model.in_channels: {wanted} for data.context: {k}"
+    else:
+        fix = (f"fine-tune it with data.context: {(int(have) - 1) // 2}" if int(have) % 2
+               else "train a new model") + f", or start afresh with model.in_channels: {wanted}"
+    raise InputError(f"{where} is {have} but data.context: {k} gives each sample {what}; {fix}")
+
+
 def model_metadata(config: Config) -> dict[str, Any]:
-    """What ``model.json`` records beside the weights: pre-processing, target, config."""
+    """What ``model.json`` records beside the weights: pre-processing, target, input, config.
+
+    ``input.context`` (0 for 2D) is the neighbouring slices each side the model takes as
+    channels; :func:`microseg.tasks.volume` runs the model with it. The model's input
+    channels are checked first (:func:`check_input_channels`), unless it comes from
+    ``train.init_from`` (checked when loaded).
+    """
     from microseg.data import preprocessing_spec
 
     d = config.data
+    if config.train.init_from is None:
+        check_input_channels(config)
     return {"preprocessing": preprocessing_spec(normalize=d.normalize or "none", median=d.median),
+            "input": {"context": int(d.context)},
             "target": d.target, "threshold": config.train.threshold,
             "thin": bool(config.train.thin and d.target == "boundaries"),
             "training_config": config.to_dict()}
