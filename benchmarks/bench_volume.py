@@ -47,8 +47,9 @@ def write_fib_stack(path: Path, shape: tuple[int, int, int], *, porosity: float 
     Slice ``z`` of the white noise comes from its own generator (``seed + z``), so a slab
     filtered with its halo equals the same slices of the whole volume filtered at once.
     """
-    import tifffile
     from scipy import ndimage as ndi
+
+    from microseg import io
 
     z, y, x = shape
     halo = int(3 * SIGMA) + 1
@@ -57,7 +58,7 @@ def write_fib_stack(path: Path, shape: tuple[int, int, int], *, porosity: float 
         return np.random.default_rng(seed + min(max(i, 0), z - 1)).standard_normal((y, x), dtype=np.float32)
 
     level, pores = None, 0
-    with tifffile.TiffWriter(path, imagej=True) as tif:
+    with io.open_stack_writer(path, shape, np.uint8, pixel_size=pixel_size, slice_spacing=pixel_size) as tif:
         for z0 in range(0, z, SLAB):
             z1 = min(z0 + SLAB, z)
             slab = np.stack([noise(i) for i in range(z0 - halo, z1 + halo)])
@@ -69,9 +70,7 @@ def write_fib_stack(path: Path, shape: tuple[int, int, int], *, porosity: float 
             rng = np.random.default_rng(10_000 + z0)
             grey = np.where(phases, 60.0, 185.0) + rng.normal(0, 18, phases.shape)
             grey += 25 * np.linspace(0, 1, y, dtype=np.float32)[None, :, None]   # shading across the slice
-            tif.write(np.clip(grey, 0, 255).astype(np.uint8), contiguous=True,
-                      resolution=(1 / pixel_size, 1 / pixel_size),
-                      metadata={"spacing": pixel_size, "unit": "um", "axes": "ZYX"} if z0 == 0 else None)
+            tif[z0:z1] = np.clip(grey, 0, 255).astype(np.uint8)
     return pores / (z * y * x)
 
 
@@ -149,10 +148,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--tmp", default=None)
     p.add_argument("--timeout", type=float, default=3600)
     a = p.parse_args(argv)
-    import platform
-    import os
+    from run import machine
 
-    print(f"# bench_volume on {platform.processor() or platform.machine()}, {os.cpu_count()} cores", flush=True)
+    print(f"machine: {machine()}", flush=True)
     run(shape=tuple(a.shape), double=a.double, dask=a.dask, learned=a.learned, tmp=a.tmp, timeout=a.timeout)
 
 

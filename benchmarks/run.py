@@ -3,7 +3,8 @@
 Usage: python benchmarks/run.py [stage ...]   (default: grains astm metrics classic ebsd register
 sem_classic onnx memory; training runs: train archs sem_learned correlated ood; closing; rss (peak
 RSS of whole commands on images up to 20 000², tens of minutes); predict (tiled prediction speed
-against the matmul peak, seed 000's path and MONAI's, ~4 minutes); or "all")
+against the matmul peak, seed 000's path and MONAI's, ~4 minutes); volume (a 768 x 768 x 620
+FIB-SEM stack through microseg volume at Z and 2 Z, dask 1 vs 2 workers, ~15 minutes); or "all")
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from _common import print_report  # noqa: E402
 
 STAGES = ["grains", "astm", "metrics", "classic", "ebsd", "register", "sem_classic", "onnx", "memory"]
 #: Training runs (minutes each on a CPU): only when named, or with "all".
-LONG = ["train", "archs", "sem_learned", "correlated", "ood", "closing", "rss", "predict"]
+LONG = ["train", "archs", "sem_learned", "correlated", "ood", "closing", "rss", "predict", "volume"]
 
 
 def machine() -> str:

@@ -32,5 +32,6 @@ def test_readme_examples_run(monkeypatch, tmp_path):
                      "pair/overlay.png", "pair/meta.json", "user/fiducials.csv",
                      "grains-from-python/config.yaml", "user-py/scan.ang", "pred-pair/image_prob.tif",
                      "pair.onnx", "pred-onnx/image_prob.tif", "runs/unet/best/model.json",
-                     "pred/image_prob.tif", "pred-batch/poly_image_prob.tif", "pred-batch/poly2_image_prob.tif"):
+                     "pred/image_prob.tif", "pred-batch/poly_image_prob.tif", "pred-batch/poly2_image_prob.tif",
+                     "fib-vol/stack_volume.json", "fib-vol-tif/stack_mesh.ply", "seg-dask/poly2_image_mask.tif"):
         assert (tmp_path / produced).is_file(), produced

@@ -10,9 +10,9 @@ import difflib
 import logging
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -134,3 +134,21 @@ def progress(iterable: Iterable[T], *, enabled: bool = False, desc: str = "", to
     return tqdm(iterable, desc=desc, total=total, file=_TqdmLogger(log or logger),
                 mininterval=5.0, ascii=True)
 
+
+
+_PROCESS_CACHE: dict[str, Any] = {}
+
+
+def process_cached(key: str, build: Callable[[], T]) -> T:
+    """``build()`` once per process for ``key``: a dask worker loads a run's models on its first task.
+
+    One entry at a time (a new key drops the old one), so a long-lived worker serving run
+    after run holds one run's models, not all of them.
+
+    >>> process_cached("a", lambda: [1]) is process_cached("a", lambda: [2])
+    True
+    """
+    if key not in _PROCESS_CACHE:
+        _PROCESS_CACHE.clear()
+        _PROCESS_CACHE[key] = build()
+    return _PROCESS_CACHE[key]

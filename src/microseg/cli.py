@@ -46,7 +46,7 @@ def _add_output(p: argparse.ArgumentParser, *, required: bool = True, help: str 
     p.add_argument("--force", action="store_true", help="overwrite existing results")
 
 
-def _add_dask(p: argparse.ArgumentParser, what: str) -> None:
+def _add_dask(p: argparse.ArgumentParser, what: str) -> argparse._ArgumentGroup:
     g = p.add_argument_group("scale-out on a dask cluster (pip install \"microseg[dask]\")")
     g.add_argument("--dask", nargs="?", const="local", default=None, metavar="ADDRESS",
                    help=f"run {what} on dask.distributed: --dask alone starts a local cluster (one worker "
@@ -55,6 +55,7 @@ def _add_dask(p: argparse.ArgumentParser, what: str) -> None:
                         "single-process ones; the dashboard's address is printed")
     g.add_argument("--workers", type=int, default=None, metavar="N",
                    help="--dask without an address: worker processes of the local cluster (default: one per core)")
+    return g
 
 
 def _sub(subs, name: str, func, help: str, epilog: str = "") -> argparse.ArgumentParser:
@@ -389,8 +390,8 @@ def _add_learning_commands(subs, c) -> None:
                    help="models: tile size in px (default: 512-px tiles for slices with a side over 1024 px)")
     p.add_argument("--tta", nargs="?", const="dihedral", default=None, choices=["none", "flip", "dihedral"],
                    help="models: test-time augmentation")
-    _add_dask(p, "chunks of slices")
-    p.add_argument("--chunk-slices", type=int, default=8, metavar="N",
+    g = _add_dask(p, "chunks of slices")
+    g.add_argument("--chunk-slices", type=int, default=8, metavar="N",
                    help="--dask: slices per chunk of the dask array")
     _add_output(p)
 

@@ -200,3 +200,22 @@ def test_a_failure_midway_leaves_nothing(data, tmp_path, monkeypatch):
     with pytest.raises(InputError, match="slice 4"):
         tasks.volume(root / "fib.tif", method="otsu", output=out)
     assert not out.exists()
+
+
+def test_an_ome_zarr_written_by_ome_zarr_py_is_read_with_its_voxel_size(data, tmp_path):
+    import warnings
+
+    import zarr
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from ome_zarr.writer import write_image
+    _, stack = data
+    group = zarr.open_group(str(tmp_path / "fib.ome.zarr"), mode="w", zarr_format=2)
+    write_image(stack, group, scale_factors=[2], axes="zyx", scale={"z": 50.0, "y": 20.0, "x": 20.0},
+                axes_units={"z": "nanometer", "y": "nanometer", "x": "nanometer"})
+    result = tasks.volume(tmp_path / "fib.ome.zarr", method="otsu", output=tmp_path / "out")
+    assert result.name == "fib"
+    assert result.settings["pixel_size_um"] == pytest.approx(0.02)
+    assert result.settings["slice_spacing_um"] == pytest.approx(0.05)
+    assert np.array_equal(np.asarray(result.mask), tasks.volume(stack, method="otsu").mask)

@@ -38,6 +38,7 @@ import numpy as np
 from microseg._util import InputError
 from microseg._util import progress as _progress
 from microseg._validate import check_int
+from microseg.data.stacks import neighbour_indices   # the rule training's 2.5D samples follow
 
 logger = logging.getLogger(__name__)
 
@@ -46,15 +47,6 @@ __all__ = ["neighbour_indices", "slice_channels", "predict_volume", "predict_vol
            "as_float_slices"]
 
 SlicePredictor = Callable[[np.ndarray], np.ndarray]
-
-
-def neighbour_indices(z: int, depth: int, context: int) -> list[int]:
-    """The slices a slice ``z`` of a ``depth``-slice volume sees with ``context`` neighbours each side.
-
-    >>> neighbour_indices(0, 5, 1), neighbour_indices(2, 5, 2), neighbour_indices(4, 5, 1)
-    ([0, 0, 1], [0, 1, 2, 3, 4], [3, 4, 4])
-    """
-    return [min(max(i, 0), depth - 1) for i in range(z - context, z + context + 1)]
 
 
 def slice_channels(stack: Any, z: int, context: int = 0) -> np.ndarray:
@@ -151,9 +143,7 @@ def predict_volume_dask(predict_slice: SlicePredictor, stack: Any, *, context: i
     chunk_slices = check_int(chunk_slices, "chunk_slices", low=1)
     source = stack if isinstance(stack, da.Array) else da.from_array(stack, chunks=(chunk_slices, rows, cols),
                                                                     lock=False, asarray=True)
-    source = source.rechunk((chunk_slices, rows, cols))
-    if context and min(source.chunks[0]) < context:   # map_overlap needs chunks at least as deep as the halo
-        source = source.rechunk((max(chunk_slices, context), rows, cols))
+    source = source.rechunk((chunk_slices, rows, cols))   # map_overlap deepens chunks thinner than the halo
     return da.map_overlap(_predict_block, source, depth={0: context, 1: 0, 2: 0},
                           boundary={0: "nearest", 1: "none", 2: "none"}, trim=True, dtype=np.dtype(dtype),
                           meta=np.empty((0, 0, 0), np.dtype(dtype)), predict_slice=predict_slice,
@@ -258,17 +248,12 @@ def _as_list(models: Any) -> list[Any]:
     return list(models) if isinstance(models, (list, tuple)) else [models]
 
 
-_MODEL_CACHE: dict[tuple[str, ...], list[Any]] = {}
-
-
 def _cached_models(paths: tuple[str, ...]) -> list[Any]:
     """Model folders loaded once per process (each dask worker loads them on its first slice)."""
-    if paths not in _MODEL_CACHE:
-        from microseg.infer.predict import load_models
+    from microseg._util import process_cached
+    from microseg.infer.predict import load_models
 
-        _MODEL_CACHE.clear()   # one set of models per process at a time
-        _MODEL_CACHE[paths] = load_models(list(paths))
-    return _MODEL_CACHE[paths]
+    return process_cached("models:" + "\0".join(paths), lambda: load_models(list(paths)))
 
 
 class classic_slice_predictor:  # noqa: N801 - used like a function, pickled to dask workers

@@ -26,7 +26,7 @@ from microseg._util import InputError, MicrosegError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LOCAL", "ClusterError", "dask_client", "map_inputs", "compute", "worker_cached"]
+__all__ = ["LOCAL", "ClusterError", "dask_client", "map_inputs", "compute"]
 
 #: What ``--dask`` without an address means: a LocalCluster on this machine.
 LOCAL = "local"
@@ -148,7 +148,7 @@ def map_inputs(client: Any, fn: Callable[..., Any], inputs: Sequence[Any], *, na
     ``names`` name the items in messages (a failure of an item is raised as it was raised on
     the worker, so an :class:`~microseg._util.InputError` about a file stays one). ``kwargs``
     go with every task (they are small: model paths, settings; a worker builds what is heavy
-    once, :func:`worker_cached`). They are not scattered: scattered data dies with its worker,
+    once, :func:`microseg._util.process_cached`). They are not scattered: scattered data dies with its worker,
     and the task that needs it could then not be run again elsewhere.
     """
     from microseg._util import progress as _progress
@@ -196,14 +196,3 @@ def compute(client: Any, collections: Sequence[Any], *, progress: bool = False, 
         out.append(results[i:i + len(piece)])
         i += len(piece)
     return out
-
-
-_CACHE: dict[str, Any] = {}
-
-
-def worker_cached(key: str, build: Callable[[], Any]) -> Any:
-    """``build()`` once per process for ``key`` (a dask worker builds the run's models once)."""
-    if key not in _CACHE:
-        _CACHE.clear()   # one run's models per process at a time
-        _CACHE[key] = build()
-    return _CACHE[key]

@@ -334,9 +334,9 @@ def _one(job: _Job, inp: Input, staging: Staging | None) -> PredictedImage:
 
 def _on_worker(inp: Input, *, spec: _JobSpec, staging: Staging | None) -> PredictedImage:
     """:func:`_one` on a dask worker; the worker builds the run's job (loads the models) once."""
-    from microseg.tasks._dask import worker_cached
+    from microseg._util import process_cached
 
-    return _one(worker_cached(spec.key, spec.build), inp, staging)
+    return _one(process_cached(spec.key, spec.build), inp, staging)
 
 
 def _on_dask(spec: _JobSpec, inputs: list[Input], staging: Staging | None, *, dask: str, workers: int | None,

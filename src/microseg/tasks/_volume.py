@@ -185,14 +185,19 @@ def _jsonable(value: Any) -> Any:
 
 
 def _stem(stack: Any) -> str:
+    """The outputs' stem: ``fib.tif``, ``fib.ome.zarr``, ``fib.zarr`` and a folder ``fib/`` give ``fib``.
+
+    >>> _stem("scans/fib.ome.zarr"), _stem("scans/fib.tif"), _stem("scans/slices/")
+    ('fib', 'fib', 'slices')
+    """
     if isinstance(stack, (str, os.PathLike)):
-        path = Path(stack)
-        name = path.name[:-len(path.suffix)] if path.suffix and not path.is_dir() else path.name
-        if name.endswith((".ome", ".zarr")):
-            name = name.rsplit(".", 1)[0]
-        return Path(name).stem if name.endswith(".ome") else name
+        name = Path(stack).name
+        for suffix in (".zarr", ".ome", ".tiff", ".tif"):
+            if name.lower().endswith(suffix) and len(name) > len(suffix):
+                name = name[:-len(suffix)]
+        return name
     source = getattr(stack, "source", None)
-    return Path(str(source)).stem if source else "volume"
+    return _stem(source) if source else "volume"
 
 
 def _predictor(models: Any, method: str | None, *, context: int | None, options: dict, device: str,
@@ -289,6 +294,7 @@ def volume(stack: Any, *, models: Any = None, method: str | None = None, context
     threshold = check_fraction(threshold, "threshold", what="a probability")
     mesh_step = check_int(mesh_step, "mesh_step", low=1)
     chunk_slices = check_int(chunk_slices, "chunk_slices", low=1)
+    connectivity = check_int(connectivity, "connectivity", low=1, high=3)
     stem = _stem(stack)
     names = _names(stem, fmt=fmt, mesh=mesh)
     if output is not None:
