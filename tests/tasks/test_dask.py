@@ -26,7 +26,7 @@ META = {"preprocessing": {"normalize": {"mode": "per_image"}, "median": 0}}
 @pytest.fixture(scope="module")
 def cluster():
     """Two single-threaded worker processes, as ``--dask --workers 2`` starts them."""
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as c:
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as c:
         yield c
 
 

@@ -26,7 +26,7 @@ NAMES = ["fib_mask.zarr", "fib_phase_fraction.csv", "fib_phase_fraction.png", "f
 
 @pytest.fixture(scope="module")
 def cluster():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as c:
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as c:
         yield c
 
 

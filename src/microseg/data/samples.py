@@ -113,6 +113,23 @@ class Sample:
         return (int(self.mask.shape[0]), int(self.mask.shape[1]))
 
 
+def scaled_float32(data: np.ndarray, *, name: str = "image") -> np.ndarray:
+    """Pixels as float32, integers divided by their dtype's largest value (uint8 by 255), bool 0/1.
+
+    The one scaling of training, 2D prediction and volumes: the same floats everywhere.
+
+    >>> scaled_float32(np.array([0, 255], np.uint8)), scaled_float32(np.array([True]))
+    (array([0., 1.], dtype=float32), array([1.], dtype=float32))
+    """
+    if data.dtype == bool:
+        return data.astype(np.float32)
+    if np.issubdtype(data.dtype, np.integer):
+        return data.astype(np.float32) / np.float32(np.iinfo(data.dtype).max)
+    if np.issubdtype(data.dtype, np.floating):
+        return data.astype(np.float32, copy=False)
+    raise InputError(f"{name}: unsupported image dtype {data.dtype}")
+
+
 def to_float_image(data: np.ndarray, *, channels: int = 1, name: str = "image") -> np.ndarray:
     """Turn a ``(H, W)`` or ``(H, W, 3)`` image into float32 ``(C, H, W)`` in [0, 1].
 
@@ -136,14 +153,7 @@ def to_float_image(data: np.ndarray, *, channels: int = 1, name: str = "image") 
         data = to_gray(data) if channels == 1 else data[..., :3]
     elif data.ndim != 2:
         raise InputError(f"{name}: expected a (H, W) or (H, W, 3) image; got shape {data.shape}")
-    if data.dtype == bool:
-        out = data.astype(np.float32)
-    elif np.issubdtype(data.dtype, np.integer):
-        out = data.astype(np.float32) / np.float32(np.iinfo(data.dtype).max)
-    elif np.issubdtype(data.dtype, np.floating):
-        out = data.astype(np.float32)
-    else:
-        raise InputError(f"{name}: unsupported image dtype {data.dtype}")
+    out = scaled_float32(data, name=name)
     out = out[None] if out.ndim == 2 else np.moveaxis(out, -1, 0)
     if channels == 3 and out.shape[0] == 1:
         out = np.repeat(out, 3, axis=0)

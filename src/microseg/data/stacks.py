@@ -39,7 +39,7 @@ import numpy as np
 from microseg._util import InputError, MicrosegError
 from microseg._validate import check_int
 from microseg.data.masks import _binary_mask
-from microseg.data.samples import PAIR_IMAGE, Sample
+from microseg.data.samples import PAIR_IMAGE, Sample, scaled_float32
 from microseg.io import open_stack
 from microseg.io._files import TIFF_SUFFIXES, check_input_file, read_raw
 
@@ -91,17 +91,6 @@ def slice_windows(volume: np.ndarray, context: int = 0) -> list[np.ndarray]:
 
 
 # ------------------------------------------------------------------------------ samples
-def _float_volume(data: np.ndarray, name: str) -> np.ndarray:
-    """A stack as float32 scaled as :func:`microseg.data.to_float_image` scales an image (by the dtype's range)."""
-    if data.dtype == bool:
-        return data.astype(np.float32)
-    if np.issubdtype(data.dtype, np.integer):
-        return data.astype(np.float32) / np.float32(np.iinfo(data.dtype).max)
-    if np.issubdtype(data.dtype, np.floating):
-        return data.astype(np.float32, copy=False)
-    raise InputError(f"{name}: unsupported stack dtype {data.dtype}")
-
-
 def stack_samples(image: np.ndarray, mask: np.ndarray, *, context: int = 0, name: str = "stack",
                   pixel_size: float | None = None, source: str = "", valid: np.ndarray | None = None) -> list[Sample]:
     """One :class:`Sample` per slice of a ``(Z, Y, X)`` stack, with ``context`` neighbours each side as channels.
@@ -143,7 +132,7 @@ def stack_samples(image: np.ndarray, mask: np.ndarray, *, context: int = 0, name
         if other is not None and np.shape(other) != image.shape:
             raise InputError(f"{name}: image stack {image.shape} and {what} stack {np.shape(other)} "
                              "(Z, Y, X) must have the same shape")
-    windows = slice_windows(_float_volume(image, name), context)
+    windows = slice_windows(scaled_float32(image, name=name), context)
     binary = (mask != 0).astype(np.uint8)
     width = max(3, len(str(image.shape[0] - 1)))
     return [Sample(window, binary[z], f"{name}_z{z:0{width}d}", pixel_size, source,

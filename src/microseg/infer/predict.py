@@ -132,6 +132,7 @@ def as_image_array(image: Any) -> np.ndarray:
     >>> as_image_array(np.zeros((3, 40, 60))).shape   # channels first, as it is
     (3, 40, 60)
     """
+    from microseg.data.samples import scaled_float32
     from microseg.io._files import collapse_equal_channels
 
     data = np.asarray(getattr(image, "data", image))
@@ -148,9 +149,7 @@ def as_image_array(image: Any) -> np.ndarray:
     if channels_last:
         grey = collapse_equal_channels(data)
         data = np.moveaxis(data[..., :3], -1, 0) if grey is None else grey
-    if data.dtype.kind in "ui":
-        data = data.astype(np.float32) / np.float32(np.iinfo(data.dtype).max)
-    data = data.astype(np.float32, copy=False)
+    data = scaled_float32(data)
     return np.ascontiguousarray(data[None] if data.ndim == 2 else data)
 
 

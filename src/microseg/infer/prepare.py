@@ -113,14 +113,15 @@ class ChannelsFirst:
         if dtype.kind not in "uifb":
             raise InputError(f"{name}: image must be numeric; got dtype {dtype}")
         self.image, self.name = image, name
-        self.scale = np.float32(1 / np.iinfo(dtype).max) if dtype.kind in "ui" else None
         self.shape = (3 if len(shape) == 3 else 1, shape[0], shape[1])
 
     def __getitem__(self, key: Any) -> np.ndarray:
+        from microseg.data.samples import scaled_float32
+
         if not (isinstance(key, tuple) and len(key) == 3 and key[0] == slice(None)):
             raise TypeError(f"ChannelsFirst is read as view[:, rows, cols]; got {key!r}")
         region = np.asarray(self.image[key[1], key[2]])
-        x = region.astype(np.float32) * self.scale if self.scale is not None else region.astype(np.float32)
+        x = scaled_float32(region, name=self.name)
         if not np.isfinite(x).all():
             raise InputError(f"{self.name}: the image contains NaN or infinite values (rows "
                              f"{key[1].start}-{key[1].stop}); predict needs finite pixel values: fill or crop "

@@ -160,17 +160,14 @@ def _dask_array() -> Any:
 
 # ------------------------------------------------------------------------------ slice predictors
 def as_float_slices(x: np.ndarray) -> np.ndarray:
-    """Slices ``(C, Y, X)`` as float32 scaled as 2D images are (integers by their dtype's range).
+    """Slices ``(C, Y, X)`` as float32 scaled as 2D images are (:func:`microseg.data.samples.scaled_float32`).
 
     >>> as_float_slices(np.array([[[0, 255]]], np.uint8)).tolist()
     [[[0.0, 1.0]]]
     """
-    x = np.asarray(x)
-    if x.dtype.kind in "ui":   # divided, as :func:`~microseg.infer.as_image_array` does: the same floats
-        return x.astype(np.float32) / np.float32(np.iinfo(x.dtype).max)
-    if x.dtype.kind == "b":
-        return x.astype(np.float32)
-    return x.astype(np.float32, copy=False)
+    from microseg.data.samples import scaled_float32
+
+    return scaled_float32(np.asarray(x), name="volume")
 
 
 def model_context(metadata: dict | None) -> int:

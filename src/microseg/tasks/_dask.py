@@ -83,7 +83,7 @@ def dask_client(address: str | None = LOCAL, *, workers: int | None = None,
         n = check_int(workers, "workers", low=1) if workers is not None else max(1, os.cpu_count() or 1)
         with _quiet_dask():
             cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                               dashboard_address=":0" if _has_bokeh() else None)
+                                               dashboard_address=":0")   # a free port: clusters side by side
             client = distributed.Client(cluster)
         where = f"a local dask cluster of {n} worker(s)"
     else:
@@ -172,19 +172,28 @@ def map_inputs(client: Any, fn: Callable[..., Any], inputs: Sequence[Any], *, na
 
 
 def compute(client: Any, collections: Sequence[Any], *, progress: bool = False, desc: str = "chunks",
-            what: str = "the volume") -> list[Any]:
-    """Compute dask collections on the cluster; a bar over their chunks (one future each)."""
+            what: str = "the volume", on_done: Callable[[int, Any], None] | None = None) -> list[Any]:
+    """Compute dask collections on the cluster; a bar over their chunks (one future each).
+
+    Returns, per collection, the list of its chunks' results (in the order of
+    ``to_delayed().ravel()``). ``on_done(i, result)`` is called on this process as each chunk
+    finishes (``i`` counts the chunks of all collections in order), e.g. to measure the
+    chunks already stored while the cluster computes the others.
+    """
     from microseg._util import progress as _progress
 
     distributed = _distributed()
     pieces = [list(c.to_delayed().ravel()) if hasattr(c, "to_delayed") else [c] for c in collections]
     flat = [d for piece in pieces for d in piece]
     futures = client.compute(flat)
+    index = {f.key: i for i, f in enumerate(futures)}
     try:
         for future in _progress(distributed.as_completed(futures), enabled=progress, desc=desc,
                                 total=len(futures)):
             if future.status == "error":
                 future.result()
+            if on_done is not None:
+                on_done(index[future.key], future.result())
         results = client.gather(futures)
     except BaseException as exc:
         for f in futures:

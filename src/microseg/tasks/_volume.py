@@ -404,15 +404,16 @@ class _Run:
 
                 self._predict(prob, on_slice)
         else:
-            self._on_dask(staging, names, fmt=fmt, dask=dask, workers=workers, chunk_slices=chunk_slices)
-            masks = io.open_stack(staging.path(names["mask"]))
-            for z in range(shape[0]):
-                stats.add(z, np.asarray(masks[z]))
+            self._on_dask(staging, names, stats, fmt=fmt, dask=dask, workers=workers, chunk_slices=chunk_slices)
         return _named(stats.result())
 
-    def _on_dask(self, staging: Staging, names: dict[str, str], *, fmt: str, dask: str, workers: int | None,
-                 chunk_slices: int) -> None:
-        """The volume as a dask.array graph computed on the cluster, stored chunk by chunk in zarr."""
+    def _on_dask(self, staging: Staging, names: dict[str, str], stats: Any, *, fmt: str, dask: str,
+                 workers: int | None, chunk_slices: int) -> None:
+        """The volume as a dask.array graph computed on the cluster, stored chunk by chunk in zarr.
+
+        The statistics take the stored mask slices in order while the cluster works on later
+        chunks (``stats.add`` needs slice ``z`` after slice ``z - 1``).
+        """
         from microseg import io
         from microseg.infer.volume import predict_volume_dask
         from microseg.tasks._dask import compute, dask_client
@@ -426,8 +427,21 @@ class _Run:
         lazy = predict_volume_dask(self.predictor, self.source, context=self.context, chunk_slices=chunk_slices)
         stored = lazy.map_blocks(_store_block, prob_path=str(where["prob"]), mask_path=str(where["mask"]),
                                  threshold=self.threshold, dtype=np.int64, chunks=(lazy.chunks[0], (1,), (1,)))
+        bounds = np.cumsum((0,) + tuple(lazy.chunks[0]))
+        masks = io.open_stack(where["mask"])
+        done: set[int] = set()
+        measured = [0]   # chunks measured so far, in order
+
+        def on_done(i: int, _: Any) -> None:
+            done.add(i)
+            while measured[0] in done:
+                for z in range(bounds[measured[0]], bounds[measured[0] + 1]):
+                    stats.add(z, np.asarray(masks[z]))
+                measured[0] += 1
+
         with dask_client(dask, workers=workers, progress=self.progress) as client:
-            compute(client, [stored], progress=self.progress, desc="volume chunks", what=str(self.source.source))
+            compute(client, [stored], progress=self.progress, desc="volume chunks", what=str(self.source.source),
+                    on_done=on_done)
         if fmt != "zarr":   # TIFF: the zarr the workers wrote, copied slice by slice in order
             for kind, dtype in (("prob", np.float32), ("mask", np.uint8)):
                 scratch = io.open_stack(where[kind])
