@@ -34,3 +34,11 @@ def grain_files(tmp_path_factory):
     io.write_image(root / "boundaries.tif", poly.boundaries, pixel_size=0.05)
     io.write_image(root / "image.tif", image, pixel_size=0.05)
     return {"map": root / "boundaries.tif", "image": root / "image.tif", "poly": poly, "pixels": image}
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    """A dask LocalCluster of two single-threaded worker processes, as ``--dask --workers 2`` starts them."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as c:
+        yield c

@@ -24,13 +24,6 @@ META = {"preprocessing": {"normalize": {"mode": "per_image"}, "median": 0}}
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    """Two single-threaded worker processes, as ``--dask --workers 2`` starts them."""
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
 def folder(tmp_path_factory, tiny_unet):
     from microseg.models import save_model
 

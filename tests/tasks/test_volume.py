@@ -25,12 +25,6 @@ NAMES = ["fib_mask.zarr", "fib_phase_fraction.csv", "fib_phase_fraction.png", "f
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
 def data(tmp_path_factory, tiny_unet):
     """A FIB-SEM-like stack (ImageJ TIFF with its voxel size), a 2D and a 2.5D tiny model."""
     import torch

@@ -6,10 +6,12 @@ turn them into :class:`~microseg.io.Image` objects or checked maps.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -230,3 +232,15 @@ def collapse_equal_channels(data: np.ndarray) -> np.ndarray | None:
     if all(np.array_equal(first, colour[..., c]) for c in range(1, colour.shape[-1])):
         return first
     return None
+
+
+@contextlib.contextmanager
+def tiff_read_errors(path: Path) -> Iterator[None]:
+    """tifffile's many exceptions on a damaged file as one :class:`FileFormatError` naming ``path``."""
+    try:
+        yield
+    except (MicrosegError, MemoryError):
+        raise
+    except Exception as exc:  # tifffile raises ValueError, OSError, struct.error, ...
+        raise FileFormatError(f"{path}: cannot read as TIFF (damaged, truncated or not a TIFF file): "
+                              f"{str(exc) or type(exc).__name__}") from None

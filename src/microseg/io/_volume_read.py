@@ -19,6 +19,7 @@ import numpy as np
 from microseg._util import FileFormatError, InputError, MicrosegError
 from microseg.io._files import (
     IMAGE_SUFFIXES, TIFF_SUFFIXES, MissingFileError, RawImage, check_claimed_size, read_raw, tiff_info,
+    tiff_read_errors,
 )
 from microseg.io._metadata import find_pixel_size, unit_to_um
 from microseg.io.lazy import _open_tiff, _TiffSource
@@ -248,15 +249,9 @@ class Opened(NamedTuple):
 def open_tiff_stack(path: Path) -> Opened:
     import tifffile
 
-    try:
-        with tifffile.TiffFile(path) as tif:
-            reader = _tiff_pages(path, tif)
-            info = tiff_info(tif)
-    except (MicrosegError, MemoryError):
-        raise
-    except Exception as exc:  # tifffile raises ValueError, OSError, struct.error, ...
-        raise FileFormatError(f"{path}: cannot read as TIFF (damaged, truncated or not a TIFF file): "
-                              f"{str(exc) or type(exc).__name__}") from None
+    with tiff_read_errors(path), tifffile.TiffFile(path) as tif:
+        reader = _tiff_pages(path, tif)
+        info = tiff_info(tif)
     flat = reader.shape[0] == 1     # as read_stack: one page is a 2D image for the metadata rules
     dummy = np.broadcast_to(np.zeros((), reader.dtype), reader.shape[1:] if flat else reader.shape)
     found, source, metadata = find_pixel_size(RawImage(dummy, "YX" if flat else "ZYX", path, info))

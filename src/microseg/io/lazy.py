@@ -39,10 +39,10 @@ from typing import Any
 
 import numpy as np
 
-from microseg._util import FileFormatError, InputError, MicrosegError
+from microseg._util import FileFormatError, InputError
 from microseg._validate import check_pixel_size
 from microseg.io._files import (
-    TIFF_SUFFIXES, RawImage, check_claimed_size, check_input_file, read_raw, tiff_info,
+    TIFF_SUFFIXES, RawImage, check_claimed_size, check_input_file, read_raw, tiff_info, tiff_read_errors,
 )
 from microseg.io._image import Image
 from microseg.io._metadata import find_pixel_size
@@ -308,23 +308,17 @@ def open_image(path: str | os.PathLike, *, pixel_size: float | None = None, as_g
 def _open_tiff(path: Path) -> tuple[_TiffSource, RawImage]:
     import tifffile
 
-    try:
-        with tifffile.TiffFile(path) as tif:
-            if not tif.series:
-                raise FileFormatError(f"{path}: TIFF file holds no image")
-            series = tif.series[0]
-            if len(series.pages) > 1:
-                raise InputError(f"{path}: holds a stack of {len(series.pages)} pages of shape "
-                                 f"{series.keyframe.shape}; read it with read_stack")
-            check_claimed_size(path, [series])
-            page = series.keyframe
-            source = _TiffSource(path, page, tif.byteorder)
-            info = tiff_info(tif)
-    except (MicrosegError, MemoryError):
-        raise
-    except Exception as exc:  # tifffile raises ValueError, OSError, struct.error, ...
-        raise FileFormatError(f"{path}: cannot read as TIFF (damaged, truncated or not a TIFF file): "
-                              f"{str(exc) or type(exc).__name__}") from None
+    with tiff_read_errors(path), tifffile.TiffFile(path) as tif:
+        if not tif.series:
+            raise FileFormatError(f"{path}: TIFF file holds no image")
+        series = tif.series[0]
+        if len(series.pages) > 1:
+            raise InputError(f"{path}: holds a stack of {len(series.pages)} pages of shape "
+                             f"{series.keyframe.shape}; read it with read_stack")
+        check_claimed_size(path, [series])
+        page = series.keyframe
+        source = _TiffSource(path, page, tif.byteorder)
+        info = tiff_info(tif)
     shape = (source.height, source.width) + ((source.samples,) if source.samples > 1 else ())
     dummy = np.broadcast_to(np.zeros((), source.dtype), shape)   # shape only, no memory
     return source, RawImage(dummy, "YXS" if source.samples > 1 else "YX", path, info)
