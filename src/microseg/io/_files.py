@@ -244,3 +244,21 @@ def tiff_read_errors(path: Path) -> Iterator[None]:
     except Exception as exc:  # tifffile raises ValueError, OSError, struct.error, ...
         raise FileFormatError(f"{path}: cannot read as TIFF (damaged, truncated or not a TIFF file): "
                               f"{str(exc) or type(exc).__name__}") from None
+
+
+class CommitOnExit:
+    """A writer's ``with`` block: :meth:`close` (commit) on a clean exit, :meth:`abort` on an
+    exception or when the writer is dropped unclosed. Subclasses define both and ``_closed``."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.abort()
+
+    def __del__(self) -> None:
+        if not getattr(self, "_closed", True):
+            self.abort()

@@ -14,7 +14,7 @@ import numpy as np
 
 from microseg._util import InputError, check_output_path
 from microseg._validate import check_pixel_size
-from microseg.io._files import TIFF_SUFFIXES
+from microseg.io._files import TIFF_SUFFIXES, CommitOnExit
 from microseg.io._regions import parse_key
 
 logger = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ class _Aborted(Exception):
     pass
 
 
-class TiffTileWriter:
+class TiffTileWriter(CommitOnExit):
     """A tiled TIFF written band by band from region assignments (see :func:`open_image_writer`).
 
     ``w[r0:r1, c0:c1] = block`` stores a region; a band of tile rows goes to the file as
@@ -207,18 +207,6 @@ class TiffTileWriter:
         if self._tmp.exists():
             self._tmp.unlink()
 
-    def __enter__(self) -> TiffTileWriter:
-        return self
-
-    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
-        if kind is None:
-            self.close()
-        else:
-            self.abort()
-
-    def __del__(self) -> None:
-        if not getattr(self, "_closed", True):
-            self.abort()
 
 
 def _tiff_kwargs(dtype: np.dtype, pixel_size: float | None, compression: str | None,

@@ -14,7 +14,7 @@ import numpy as np
 
 from microseg._util import InputError, OutputExistsError, check_output_path
 from microseg._validate import check_pixel_size
-from microseg.io._files import TIFF_SUFFIXES
+from microseg.io._files import TIFF_SUFFIXES, CommitOnExit
 from microseg.io._volume_read import import_zarr
 from microseg.io.stacks import _check_spacing
 
@@ -29,7 +29,7 @@ CLASSIC_TIFF_LIMIT = 2**32 - 2**25
 _IMAGEJ_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
 
 
-class StackWriter:
+class StackWriter(CommitOnExit):
     """A ``(Z, Y, X)`` stack written slice by slice (see :func:`open_stack_writer`).
 
     ``w[z] = plane`` and ``w[z0:z1] = block`` store slices, in any order (a slice given
@@ -236,18 +236,6 @@ class StackWriter:
         if self._tmp is not None:
             _remove(self._tmp)
 
-    def __enter__(self) -> StackWriter:
-        return self
-
-    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
-        if kind is None:
-            self.close()
-        else:
-            self.abort()
-
-    def __del__(self) -> None:
-        if not getattr(self, "_closed", True):
-            self.abort()
 
 
 def _multiscales(name: str, pixel_size: float | None, slice_spacing: float | None) -> dict[str, Any]:
