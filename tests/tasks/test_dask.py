@@ -86,7 +86,10 @@ def test_the_cli_starts_a_local_cluster_of_the_workers_asked(folder, tmp_path, c
     _same_files(tmp_path / "one", out)
 
 
-def test_an_unreachable_scheduler_is_one_line_and_nothing_is_written(folder, tmp_path, capsys):
+def test_an_unreachable_scheduler_is_one_line_and_nothing_is_written(folder, tmp_path, capsys, monkeypatch):
+    from microseg.tasks import _dask
+
+    monkeypatch.setattr(_dask, "CONNECT_TIMEOUT", 1)   # nothing listens there: no need to wait 10 s
     out = tmp_path / "never"
     code = main(["segment", str(folder / "images" / "im0.tif"), "--method", "otsu", "--dask",
                  "tcp://127.0.0.1:9", "-o", str(out)])
