@@ -158,3 +158,11 @@ def test_dask_missing_options_are_refused(folder):
     with pytest.raises(InputError, match="workers"):
         with dask_client("local", workers=0):
             pass
+
+
+def test_local_workers_take_big_allocations_from_the_heap():
+    from microseg.tasks._dask import WORKER_MALLOC
+
+    with dask_client("local", workers=1) as client:
+        env = next(iter(client.run(lambda: {k: os.environ.get(k) for k in WORKER_MALLOC}).values()))
+    assert env == WORKER_MALLOC

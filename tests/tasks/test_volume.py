@@ -213,3 +213,16 @@ def test_an_ome_zarr_written_by_ome_zarr_py_is_read_with_its_voxel_size(data, tm
     assert result.settings["pixel_size_um"] == pytest.approx(0.02)
     assert result.settings["slice_spacing_um"] == pytest.approx(0.05)
     assert np.array_equal(np.asarray(result.mask), tasks.volume(stack, method="otsu").mask)
+
+
+def test_an_in_memory_result_writes_what_output_writes(data, tmp_path):
+    root, _ = data
+    result = tasks.volume(root / "fib.tif", method="otsu", fmt="tiff")
+    result.write(tmp_path / "later")
+    tasks.volume(root / "fib.tif", method="otsu", fmt="tiff", output=tmp_path / "now")
+    names = sorted(p.name for p in (tmp_path / "now").iterdir())
+    assert sorted(p.name for p in (tmp_path / "later").iterdir()) == names
+    for name in ("fib_mask.tif", "fib_prob.tif", "fib_phase_fraction.csv"):
+        assert (tmp_path / "later" / name).read_bytes() == (tmp_path / "now" / name).read_bytes(), name
+    with pytest.raises(OutputExistsError):
+        result.write(tmp_path / "later")
