@@ -89,10 +89,7 @@ def dask_client(address: str | None = LOCAL, *, workers: int | None = None,
         from microseg._validate import check_int
 
         n = check_int(workers, "workers", low=1) if workers is not None else max(1, os.cpu_count() or 1)
-        import dask
-
-        environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", default={}), **WORKER_MALLOC}
-        with _quiet_dask(), dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+        with _quiet_dask(), _worker_environ(WORKER_MALLOC):
             cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                                dashboard_address=":0")   # a free port: clusters side by side
             client = distributed.Client(cluster)
@@ -116,6 +113,31 @@ def dask_client(address: str | None = LOCAL, *, workers: int | None = None,
             client.close()
             if cluster is not None:
                 cluster.close()
+
+
+@contextlib.contextmanager
+def _worker_environ(values: dict[str, str]) -> Iterator[None]:
+    """Environment variables for the workers a LocalCluster spawns now.
+
+    distributed's nanny takes ``distributed.nanny.pre-spawn-environ`` but lets a variable
+    already in this process's environment win, and writes its own values there when it
+    spawns; so both are set while the cluster starts and this process's environment is put
+    back afterwards (a nanny keeps what it read for the workers it restarts).
+    """
+    import dask
+
+    saved = {k: os.environ.get(k) for k in values}
+    environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", default={}), **values}
+    os.environ.update(values)
+    try:
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+            yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _has_bokeh() -> bool:
