@@ -12,11 +12,15 @@ slab, not the stack), then:
    (seed 004's Table 2: mean ± std over the slices, min, max) beside the true porosity of
    the generated phases.
 2. The same with ``--dask --workers 1`` and ``--workers 2`` (a LocalCluster): wall time of
-   each, their ratio, and whether the masks equal the single-process masks bit for bit.
+   each, their ratio, and whether the masks equal the single-process masks bit for bit; and
+   first a folder of 24 micrographs of 2048² (bench_rss.write_micrograph) through ``microseg
+   segment --method sauvola`` and ``microseg predict`` (the tiny U-Net) in one process and
+   on 1 and 2 workers (one task per image): pixels per second, the ratios, and whether every
+   file is bit-identical.
 3. With ``--learned``: the tiny U-Net of bench_rss through the learned path (2D and 2.5D),
    voxels per second (the cost of the path around the network).
 
-Usage: python benchmarks/bench_volume.py [--shape Z Y X] [--no-double] [--no-dask] [--learned] [--tmp DIR]
+Usage: python benchmarks/bench_volume.py [--shape Z Y X] [--no-double] [--no-dask] [--learned] [--only-folder] [--tmp DIR]
 """
 from __future__ import annotations
 
@@ -78,12 +82,13 @@ def _volume_json(out: Path, stem: str) -> dict:
     return json.loads((out / f"{stem}_volume.json").read_text())
 
 
-def _run(report, label: str, args: list[str], voxels: int, *, timeout: float, target: bool = True) -> float:
+def _run(report, label: str, args: list[str], voxels: int, *, timeout: float, target: bool = True,
+         unit: str = "vox/s") -> float:
     peak, seconds, why = measure(args, timeout=timeout)
     if why is not None:
         print(f"  {label:<58s} FAILED ({why})", flush=True)
         return float("nan")
-    report(f"{label}: voxels per second", voxels / seconds, "vox/s")
+    report(f"{label}: {'voxels' if unit == 'vox/s' else 'pixels'} per second", voxels / seconds, unit)
     report(f"{label}: wall", seconds, "s")
     report(f"{label}: peak RSS", peak, "MiB", f"< {TARGET_MIB} MiB" if target else None)
     return seconds
@@ -96,10 +101,56 @@ def _same_masks(a: Path, b: Path) -> bool:
     return x.shape == y.shape and all(np.array_equal(x[z], y[z]) for z in range(x.shape[0]))
 
 
+def _compare_files(out: Path, single: Path, label: str) -> None:
+    """Whether the masks are bit-identical to the single-process run's, and how far the probabilities are."""
+    import filecmp
+
+    import tifffile
+
+    masks = sorted(out.glob("*_mask.tif"))
+    same = all(filecmp.cmp(f, single / f.name, shallow=False) for f in masks)
+    worst = max(float(np.abs(tifffile.imread(f).astype(np.float64) - tifffile.imread(single / f.name)).max())
+                for f in out.glob("*_prob.tif"))
+    print(f"  {label}: {len(masks)} masks bit-identical to the single-process run: {same}; probabilities "
+          f"differ by at most {worst:.2g}", flush=True)
+
+
+def _folder(report, root: Path, *, n: int = 24, size: int = 2048, timeout: float) -> None:
+    """A folder of micrographs through ``microseg segment`` and ``predict``: one process, then --dask with 1 and 2 workers."""
+    from bench_rss import write_micrograph
+
+    images = root / "images"
+    images.mkdir()
+    for i in range(n):
+        write_micrograph(images / f"m{i:02d}.tif", size, seed=i)
+    from bench_rss import save_tiny_model
+
+    model = save_tiny_model(root / "tiny-folder")
+    pixels = n * size * size
+    runs = {"single": []} | {f"dask{w}": ["--dask", "--workers", str(w)] for w in (1, 2)}
+    commands = {"segment --method sauvola": ["segment", str(images), "--method", "sauvola"],
+                "predict (tiny U-Net)": ["predict", str(model), "--image", str(images), "--device", "cpu"]}
+    for name, command in commands.items():
+        times = {}
+        for label, extra in runs.items():
+            out = root / f"{command[0]}-{label}"
+            times[label] = _run(report, f"{name}, {n} images of {size}², {label}", [*command, *extra, "-o", str(out),
+                                "-q"], pixels, timeout=timeout, target=False, unit="px/s")
+            if label != "single":
+                _compare_files(out, root / f"{command[0]}-single", label)
+        report(f"{name}: throughput 2 workers / 1 worker", times["dask1"] / times["dask2"], "x")
+        report(f"{name}: throughput 2 workers / one process", times["single"] / times["dask2"], "x")
+    shutil.rmtree(images)
+
+
 def run(report=print_report, *, shape=SHAPE, double: bool = True, dask: bool = True, learned: bool = False,
-        tmp: str | None = None, timeout: float = 3600) -> None:
+        only_folder: bool = False, tmp: str | None = None, timeout: float = 3600) -> None:
     root = Path(tempfile.mkdtemp(prefix="bench-volume-", dir=tmp))
     try:
+        if dask:
+            _folder(report, root, timeout=timeout)
+        if only_folder:
+            return
         depths = [shape[0]] + ([2 * shape[0]] if double else [])
         for depth in depths:
             stack = root / f"fib{depth}.tif"
@@ -145,13 +196,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--no-double", dest="double", action="store_false", help="skip the stack of twice the depth")
     p.add_argument("--no-dask", dest="dask", action="store_false")
     p.add_argument("--learned", action="store_true", help="also the learned path with a tiny U-Net")
+    p.add_argument("--only-folder", action="store_true", help="only the folder of images (segment, dask)")
     p.add_argument("--tmp", default=None)
     p.add_argument("--timeout", type=float, default=3600)
     a = p.parse_args(argv)
     from run import machine
 
     print(f"machine: {machine()}", flush=True)
-    run(shape=tuple(a.shape), double=a.double, dask=a.dask, learned=a.learned, tmp=a.tmp, timeout=a.timeout)
+    run(shape=tuple(a.shape), double=a.double, dask=a.dask, learned=a.learned, only_folder=a.only_folder, tmp=a.tmp,
+        timeout=a.timeout)
 
 
 if __name__ == "__main__":

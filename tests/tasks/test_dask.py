@@ -50,7 +50,14 @@ def test_predict_on_the_cluster_writes_the_single_process_files(folder, cluster,
     one = tasks.predict(models, folder / "images", device="cpu", output=tmp_path / "one")
     many = tasks.predict(models, folder / "images", device="cpu", dask=cluster.scheduler_address,
                          output=tmp_path / "many")
-    _same_files(tmp_path / "one", tmp_path / "many")
+    names = sorted(p.name for p in (tmp_path / "one").iterdir())
+    assert sorted(p.name for p in (tmp_path / "many").iterdir()) == names
+    for name in names:   # masks to the bit; a worker's one torch thread may round a few sums differently
+        if name.endswith("_mask.tif"):
+            assert filecmp.cmp(tmp_path / "one" / name, tmp_path / "many" / name, shallow=False), name
+        else:
+            np.testing.assert_allclose(io.read_prob(tmp_path / "many" / name), io.read_prob(tmp_path / "one" / name),
+                                       rtol=0, atol=1e-6)
     assert [i.name for i in many.images] == [i.name for i in one.images] == ["im0", "im1", "im2", "im3"]
     for a, b in zip(one.images, many.images):
         assert np.array_equal(np.asarray(a.mask), np.asarray(b.mask))
@@ -61,7 +68,8 @@ def test_predict_on_the_cluster_without_output_returns_the_arrays(folder, cluste
     one = tasks.predict(folder / "m1", folder / "images", device="cpu")
     many = tasks.predict(folder / "m1", folder / "images", device="cpu", dask=cluster.scheduler_address)
     for a, b in zip(one.images, many.images):
-        assert np.array_equal(a.prob, b.prob) and np.array_equal(a.mask, b.mask)
+        assert np.array_equal(a.mask, b.mask)
+        np.testing.assert_allclose(b.prob, a.prob, rtol=0, atol=1e-6)
 
 
 def test_segment_on_the_cluster_writes_the_single_process_files_stacks_too(folder, cluster, tmp_path):

@@ -132,9 +132,13 @@ def test_on_dask_chunks_the_files_are_the_single_process_ones(data, cluster, tmp
         one = tasks.volume(root / "fib.tif", output=tmp_path / f"{kind}1", **options)
         many = tasks.volume(root / "fib.tif", output=tmp_path / f"{kind}2", dask=cluster.scheduler_address,
                             chunk_slices=2, **options)
-        for name in ("mask", "prob"):
-            a, b = (np.asarray(io.open_stack(tmp_path / f"{kind}{i}" / f"fib_{name}.zarr")) for i in (1, 2))
-            assert np.array_equal(a, b), (kind, name)
+        masks = [np.asarray(io.open_stack(tmp_path / f"{kind}{i}" / "fib_mask.zarr")) for i in (1, 2)]
+        assert np.array_equal(*masks), kind
+        probs = [np.asarray(io.open_stack(tmp_path / f"{kind}{i}" / "fib_prob.zarr")) for i in (1, 2)]
+        if kind == "otsu":
+            assert np.array_equal(*probs)
+        else:   # a worker's one torch thread may round a few sums differently
+            np.testing.assert_allclose(probs[1], probs[0], rtol=0, atol=1e-6)
         assert many.stats["phase"]["components"] == one.stats["phase"]["components"]
         assert 0 < one.stats["phase"]["volume_fraction"] < 1
         assert many.settings["dask"] == cluster.scheduler_address

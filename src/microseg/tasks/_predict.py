@@ -255,7 +255,8 @@ def predict(models: Any, images: Any, *, pixel_size: float | None = None, device
         ``"local"``: one task per image on a :class:`distributed.LocalCluster` of ``workers``
         single-threaded processes (default one per core); an address (``tcp://host:8786``):
         on that scheduler, whose workers must see the files. Each worker loads the models
-        once; the outputs equal this process's (:mod:`microseg.tasks._dask`).
+        once; the masks equal this process's bit for bit, the probabilities within one float32
+        step on a few pixels (a worker runs PyTorch on one thread; :mod:`microseg.tasks._dask`).
     workers : int, optional
         Workers of the local cluster.
     output : path, optional
