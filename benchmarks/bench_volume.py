@@ -128,7 +128,8 @@ def _folder(report, root: Path, *, n: int = 24, size: int = 2048, timeout: float
     model = save_tiny_model(root / "tiny-folder")
     pixels = n * size * size
     runs = {"single": []} | {f"dask{w}": ["--dask", "--workers", str(w)] for w in (1, 2)}
-    commands = {"segment --method sauvola": ["segment", str(images), "--method", "sauvola"],
+    files = [str(f) for f in sorted(images.iterdir())]   # segment reads a folder as the slices of one stack
+    commands = {"segment --method sauvola": ["segment", *files, "--method", "sauvola"],
                 "predict (tiny U-Net)": ["predict", str(model), "--image", str(images), "--device", "cpu"]}
     for name, command in commands.items():
         times = {}
