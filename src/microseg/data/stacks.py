@@ -39,7 +39,7 @@ import numpy as np
 from microseg._util import InputError, MicrosegError
 from microseg._validate import check_int
 from microseg.data.masks import _binary_mask
-from microseg.data.samples import PAIR_IMAGE, Sample, scaled_float32
+from microseg.data._sample import PAIR_IMAGE, Sample, scaled_float32
 from microseg.io import open_stack
 from microseg.io._files import TIFF_SUFFIXES, check_input_file, read_raw
 
