@@ -83,12 +83,13 @@ def test_segment_on_the_cluster_writes_the_single_process_files_stacks_too(folde
     assert np.array_equal(np.asarray(many["stack"].mask[2]), np.asarray(one["stack"].mask[2]))
 
 
-def test_the_cli_starts_a_local_cluster_of_the_workers_asked(folder, tmp_path, capsys):
+def test_the_cli_starts_a_local_cluster_of_the_workers_asked(folder, tmp_path, capsys, caplog):
     out = tmp_path / "cli"
-    assert main(["segment", *map(str, sorted((folder / "images").glob("*.tif"))), "--method", "otsu",
-                 "--dask", "--workers", "2", "-o", str(out)]) == 0
+    with caplog.at_level("INFO", logger="microseg.tasks._dask"):   # the CLI shows INFO logs on stderr
+        assert main(["segment", *map(str, sorted((folder / "images").glob("*.tif"))), "--method", "otsu",
+                     "--dask", "--workers", "2", "-o", str(out)]) == 0
     captured = capsys.readouterr()
-    assert "local dask cluster of 2 worker(s)" in captured.err
+    assert "local dask cluster of 2 worker(s)" in caplog.text
     one = tasks.segment(sorted((folder / "images").glob("*.tif")), method="otsu", output=tmp_path / "one")
     assert one.text in captured.out
     _same_files(tmp_path / "one", out)

@@ -4,8 +4,7 @@
 (``"local"``, what ``--dask`` alone means: one single-threaded worker process per core), or
 the scheduler at an address (``tcp://host:8786``). :func:`map_inputs` runs one task per
 image and :func:`compute` a collection (a volume's ``dask.array`` graph), both with a
-progress bar fed by the cluster; the dashboard's address is logged and printed with
-progress. dask, not microseg, schedules, retries and moves the work: a worker that dies
+progress bar fed by the cluster; the dashboard's address is logged (the CLI shows it). dask, not microseg, schedules, retries and moves the work: a worker that dies
 has its task run again elsewhere (up to ``distributed.scheduler.allowed-failures`` times);
 when it keeps dying the run fails with :class:`ClusterError`, and the task's staged
 outputs are removed with the rest (:class:`~microseg.tasks._base.Staging`).
@@ -18,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -54,15 +52,8 @@ def _distributed() -> Any:
     return distributed
 
 
-def _say(text: str, progress: bool) -> None:
-    log.info("%s", text)
-    if progress:
-        print(text, file=sys.stderr)
-
-
 @contextlib.contextmanager
-def dask_client(address: str | None = LOCAL, *, workers: int | None = None,
-                progress: bool = False) -> Iterator[Any]:
+def dask_client(address: str | None = LOCAL, *, workers: int | None = None) -> Iterator[Any]:
     """A :class:`distributed.Client` for the run; ``None`` yields None (no dask).
 
     Parameters
@@ -73,8 +64,6 @@ def dask_client(address: str | None = LOCAL, *, workers: int | None = None,
         (``tcp://10.0.0.5:8786``, ``localhost:8786``) reached within :data:`CONNECT_TIMEOUT` s.
     workers : int, optional
         Workers of the LocalCluster.
-    progress : bool
-        Print the dashboard's address (standard error).
 
     Raises
     ------
@@ -105,9 +94,10 @@ def dask_client(address: str | None = LOCAL, *, workers: int | None = None,
                              "`dask worker ADDRESS`) or give --dask without an address for a local cluster") from None
         where = f"the dask scheduler at {address} ({len(client.scheduler_info().get('workers', {}))} worker(s))"
     link = client.dashboard_link if _has_bokeh() or cluster is None else None
-    _say(f"running on {where}" + (f"; dashboard {link}" if link else ""), progress)
+    log.info("running on %s%s", where, f"; dashboard {link}" if link else "")
     try:
-        yield client
+        with _dask_logs_quiet():
+            yield client
     finally:
         with _quiet_dask():
             client.close()
@@ -146,23 +136,33 @@ def _has_bokeh() -> bool:
     return importlib.util.find_spec("bokeh") is not None
 
 
-@contextlib.contextmanager
-def _quiet_dask() -> Iterator[None]:
-    """distributed's start-up and shut-down chatter (INFO logs, port warnings) kept out of the user's way."""
-    import warnings
+#: distributed's loggers: its scheduler, nannies and workers log INFO and WARNING lines (a key
+#: cancelled, a worker restarted) that :class:`ClusterError` and the progress bar say for the user.
+_DASK_LOGGERS = ("distributed", "distributed.core", "distributed.scheduler", "distributed.nanny",
+                 "distributed.worker", "distributed.http.proxy", "distributed.deploy.spec", "distributed.client")
 
-    names = ("distributed", "distributed.core", "distributed.scheduler", "distributed.nanny",
-             "distributed.worker", "distributed.http.proxy", "distributed.deploy.spec")
-    saved = {n: logging.getLogger(n).level for n in names}
-    for n in names:
-        logging.getLogger(n).setLevel(logging.ERROR)
+
+@contextlib.contextmanager
+def _dask_logs_quiet() -> Iterator[None]:
+    """distributed's own log lines kept out of the user's way while a client is open."""
+    saved = {n: logging.getLogger(n).level for n in _DASK_LOGGERS}
+    for n in _DASK_LOGGERS:
+        logging.getLogger(n).setLevel(logging.CRITICAL)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
+        yield
     finally:
         for n, level in saved.items():
             logging.getLogger(n).setLevel(level)
+
+
+@contextlib.contextmanager
+def _quiet_dask() -> Iterator[None]:
+    """distributed's start-up and shut-down chatter (logs, port warnings) kept out of the user's way."""
+    import warnings
+
+    with _dask_logs_quiet(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 
 def _raise_cluster_error(exc: BaseException, what: str) -> None:

@@ -345,7 +345,7 @@ def _on_dask(spec: _JobSpec, inputs: list[Input], staging: Staging | None, *, da
     """Every image as one task on a dask cluster (:mod:`microseg.tasks._dask`), in input order."""
     from microseg.tasks._dask import dask_client, map_inputs
 
-    with dask_client(dask, workers=workers, progress=progress) as client:
+    with dask_client(dask, workers=workers) as client:
         return tuple(map_inputs(client, _on_worker, inputs, names=[i.name for i in inputs], progress=progress,
                                 desc="predict", spec=spec, staging=staging))
 

@@ -504,6 +504,6 @@ def _on_dask(segmenter: Any, inputs: list[Input], staging: Staging | None, each:
     """Every input as one task on a dask cluster (:mod:`microseg.tasks._dask`), in input order."""
     from microseg.tasks._dask import dask_client, map_inputs
 
-    with dask_client(dask, workers=workers, progress=progress) as client:
+    with dask_client(dask, workers=workers) as client:
         return tuple(map_inputs(client, _on_worker, inputs, names=[i.name for i in inputs], progress=progress,
                                 desc="segment", segmenter=segmenter, staging=staging, each=each))

@@ -369,7 +369,7 @@ class _Run:
             from microseg.tasks._dask import compute, dask_client
 
             lazy = predict_volume_dask(self.predictor, self.source, context=self.context, chunk_slices=chunk_slices)
-            with dask_client(dask, workers=workers, progress=self.progress) as client:
+            with dask_client(dask, workers=workers) as client:
                 blocks = compute(client, [lazy], progress=self.progress)[0]
             prob[:] = np.concatenate(blocks, axis=0)
         mask = (prob >= self.threshold).astype(np.uint8)
@@ -439,7 +439,7 @@ class _Run:
                     stats.add(z, np.asarray(masks[z]))
                 measured[0] += 1
 
-        with dask_client(dask, workers=workers, progress=self.progress) as client:
+        with dask_client(dask, workers=workers) as client:
             compute(client, [stored], progress=self.progress, desc="volume chunks", what=str(self.source.source),
                     on_done=on_done)
         if fmt != "zarr":   # TIFF: the zarr the workers wrote, copied slice by slice in order
